@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Trove",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "trove", targets: ["TroveCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // Thin shims over Debian's system libraries (apt names in each module map's providers).
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // libcurl's setopt/getinfo are variadic, so this shim wraps them in typed C functions.
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+
+        // Core: content addressing (digests, chunking, compression, pack format).
+        .target(name: "TroveContent", dependencies: ["CCrypto", "CZstd"]),
+        // Core: the BlobStore protocol, local and in-memory backends, decorators.
+        .target(name: "TroveStorage", dependencies: [
+            "TroveContent",
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Core: the per-build SQLite manifest.
+        .target(name: "TroveManifest", dependencies: ["TroveContent", "CSQLite"]),
+        // Core: refs, versions and verified reads of published files.
+        .target(name: "TroveRepository", dependencies: ["TroveContent", "TroveStorage", "TroveManifest"]),
+        // Feature: publishing a build tree.
+        .target(name: "TrovePublish", dependencies: ["TroveContent", "TroveStorage", "TroveManifest", "TroveRepository"]),
+        // The `trove` command.
+        .executableTarget(name: "TroveCLI", dependencies: [
+            "TroveContent", "TroveStorage", "TroveManifest", "TroveRepository", "TrovePublish",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+
+        // The one conformance suite every BlobStore backend runs (test-only).
+        .target(name: "BlobStoreConformance", dependencies: ["TroveStorage"], path: "Tests/Support/BlobStoreConformance"),
+
+        .testTarget(name: "TroveContentTests", dependencies: ["TroveContent"]),
+        .testTarget(name: "TroveStorageTests", dependencies: ["TroveStorage", "TroveContent", "BlobStoreConformance"]),
+        .testTarget(name: "TroveManifestTests", dependencies: ["TroveManifest", "TroveContent"]),
+        .testTarget(name: "TrovePublishTests", dependencies: ["TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
+        .testTarget(name: "TroveCLITests", dependencies: ["TroveContent"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

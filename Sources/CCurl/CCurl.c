@@ -1,0 +1,2 @@
+// Intentionally empty: all shims are static inline in include/CCurl.h.
+#include "CCurl.h"

@@ -1,0 +1,168 @@
+/// Where one chunk lives inside a pack, as recorded in a pack's trailer and in manifests.
+public struct PackEntry: Sendable, Equatable {
+    public var digest: Digest
+    public var offset: Int
+    public var storedSize: Int
+    public var rawSize: Int
+    public var codec: Codec
+    /// The dictionary the chunk was compressed with (`codec == .zstdDictionary` only).
+    public var dictionary: Digest?
+
+    public init(digest: Digest, offset: Int, storedSize: Int, rawSize: Int, codec: Codec, dictionary: Digest?) {
+        self.digest = digest
+        self.offset = offset
+        self.storedSize = storedSize
+        self.rawSize = rawSize
+        self.codec = codec
+        self.dictionary = dictionary
+    }
+}
+
+/// A finished pack: the object bytes, the digest that names it, and what it holds.
+public struct Pack: Sendable {
+    public let digest: Digest
+    public let bytes: [UInt8]
+    public let entries: [PackEntry]
+    /// Bytes of chunk payload (excluding the trailer).
+    public let payloadSize: Int
+}
+
+/// Packs many stored chunks into one object of a few MiB, so small chunks do not cost a request each.
+///
+/// Layout: chunk payloads back to back, then a trailer listing every entry, then a 12-byte footer
+/// (trailer length, magic). The trailer makes a pack self-describing, so gc and verify can read it
+/// without manifests. See docs/storage-format.md.
+public struct PackWriter: Sendable {
+    static let trailerMagic: [UInt8] = Array("TRVPACK1".utf8)
+    static let footerMagic: [UInt8] = Array("TRVEND01".utf8)
+    static let entrySize = 32 + 8 + 4 + 4 + 1 + 1 + 2
+    public static let footerSize = 12
+
+    private var buffer: [UInt8] = []
+    public private(set) var entries: [PackEntry] = []
+
+    public init(capacity: Int = 0) { buffer.reserveCapacity(capacity) }
+
+    /// Bytes of payload written so far.
+    public var payloadSize: Int { buffer.count }
+    public var isEmpty: Bool { entries.isEmpty }
+
+    /// Appends one stored chunk; returns its entry (offset within the pack).
+    @discardableResult
+    public mutating func append(digest: Digest, stored: UnsafeRawBufferPointer, rawSize: Int,
+                                codec: Codec, dictionary: Digest?) -> PackEntry {
+        let entry = PackEntry(digest: digest, offset: buffer.count, storedSize: stored.count,
+                              rawSize: rawSize, codec: codec, dictionary: dictionary)
+        buffer.append(contentsOf: stored)
+        entries.append(entry)
+        return entry
+    }
+
+    /// Appends the trailer and footer and names the pack by the SHA-256 of all its bytes.
+    public consuming func finish() -> Pack {
+        let payload = buffer.count
+        var dicts: [Digest] = []
+        var dictIndex: [Digest: Int] = [:]
+        for e in entries {
+            if let d = e.dictionary, dictIndex[d] == nil { dictIndex[d] = dicts.count; dicts.append(d) }
+        }
+        var t = ByteWriter()
+        t.append(PackWriter.trailerMagic)
+        t.u32(UInt32(dicts.count))
+        for d in dicts { d.withBytes { t.append($0) } }
+        t.u32(UInt32(entries.count))
+        for e in entries {
+            e.digest.withBytes { t.append($0) }
+            t.u64(UInt64(e.offset))
+            t.u32(UInt32(e.storedSize))
+            t.u32(UInt32(e.rawSize))
+            t.u8(e.codec.rawValue)
+            t.u8(0)
+            t.u16(e.dictionary.map { UInt16(dictIndex[$0]!) } ?? 0xFFFF)
+        }
+        let trailerLength = t.bytes.count
+        t.u32(UInt32(trailerLength))
+        t.append(PackWriter.footerMagic)
+        buffer.append(contentsOf: t.bytes)
+        let digest = Digest.sha256(buffer)
+        return Pack(digest: digest, bytes: buffer, entries: entries, payloadSize: payload)
+    }
+}
+
+/// Reads a pack's trailer back (gc, verify, compaction).
+public enum PackReader {
+    /// Parses the trailer from the complete pack bytes, or from a tail that contains the whole trailer.
+    /// `tailOffset` is where `tail` starts inside the pack.
+    public static func entries(fromTail tail: [UInt8], packSize: Int) throws -> [PackEntry] {
+        let f = PackWriter.footerSize
+        guard tail.count >= f, Array(tail[(tail.count - 8)...]) == PackWriter.footerMagic else {
+            throw PackFormatError("missing pack footer")
+        }
+        var r = ByteReader(tail, at: tail.count - f)
+        let trailerLength = Int(try r.u32())
+        let start = tail.count - f - trailerLength
+        guard start >= 0 else { throw PackFormatError("trailer of \(trailerLength) bytes does not fit in the \(tail.count)-byte tail read") }
+        r = ByteReader(tail, at: start)
+        guard try r.bytes(8) == PackWriter.trailerMagic else { throw PackFormatError("bad trailer magic") }
+        let dictCount = Int(try r.u32())
+        var dicts: [Digest] = []
+        for _ in 0..<dictCount { dicts.append(Digest(bytes: try r.bytes(32))) }
+        let count = Int(try r.u32())
+        var out: [PackEntry] = []
+        out.reserveCapacity(count)
+        let payloadEnd = packSize - f - trailerLength
+        for _ in 0..<count {
+            let digest = Digest(bytes: try r.bytes(32))
+            let offset = Int(try r.u64())
+            let stored = Int(try r.u32())
+            let raw = Int(try r.u32())
+            guard let codec = Codec(rawValue: try r.u8()) else { throw PackFormatError("unknown codec") }
+            _ = try r.u8()
+            let di = Int(try r.u16())
+            guard offset + stored <= payloadEnd else { throw PackFormatError("entry \(digest.short) overruns the payload") }
+            let dict: Digest? = di == 0xFFFF ? nil : (di < dicts.count ? dicts[di] : nil)
+            out.append(PackEntry(digest: digest, offset: offset, storedSize: stored, rawSize: raw, codec: codec, dictionary: dict))
+        }
+        return out
+    }
+
+    /// Length of the trailer (plus footer) given the pack's last 12 bytes.
+    public static func trailerLength(footer: [UInt8]) throws -> Int {
+        guard footer.count == PackWriter.footerSize, Array(footer[4...]) == PackWriter.footerMagic else {
+            throw PackFormatError("missing pack footer")
+        }
+        var r = ByteReader(footer, at: 0)
+        return Int(try r.u32()) + PackWriter.footerSize
+    }
+}
+
+public struct PackFormatError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ m: String) { description = "malformed pack: \(m)" }
+}
+
+/// Little-endian byte building for the binary formats.
+struct ByteWriter {
+    var bytes: [UInt8] = []
+    mutating func append(_ b: [UInt8]) { bytes.append(contentsOf: b) }
+    mutating func append(_ b: UnsafeRawBufferPointer) { bytes.append(contentsOf: b) }
+    mutating func u8(_ v: UInt8) { bytes.append(v) }
+    mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+}
+
+struct ByteReader {
+    let data: [UInt8]
+    var pos: Int
+    init(_ data: [UInt8], at pos: Int) { self.data = data; self.pos = pos }
+    mutating func bytes(_ n: Int) throws -> [UInt8] {
+        guard pos >= 0, pos + n <= data.count else { throw PackFormatError("truncated") }
+        defer { pos += n }
+        return Array(data[pos..<(pos + n)])
+    }
+    mutating func u8() throws -> UInt8 { try bytes(1)[0] }
+    mutating func u16() throws -> UInt16 { let b = try bytes(2); return UInt16(b[0]) | UInt16(b[1]) << 8 }
+    mutating func u32() throws -> UInt32 { let b = try bytes(4); return b.reversed().reduce(0) { $0 << 8 | UInt32($1) } }
+    mutating func u64() throws -> UInt64 { let b = try bytes(8); return b.reversed().reduce(0) { $0 << 8 | UInt64($1) } }
+}

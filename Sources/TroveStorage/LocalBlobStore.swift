@@ -1,0 +1,196 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A store in a local directory (`file:///path`), the embedded default.
+///
+/// Each object is one file at `root/<key>`; keys are sharded by the repository layout
+/// (`packs/ab/abcd…`), so no directory grows huge. Writes are atomic and durable: a temp file in
+/// `root/.tmp`, fsync, rename into place, fsync of the directory. Conditional writes (ref switches)
+/// are serialised across processes by `flock` on `root/.lock`.
+public final class LocalBlobStore: BlobStore {
+    public let root: URL
+    private let rootPath: String
+
+    /// Opens (creating if needed) a store rooted at `root`.
+    public init(root: URL) throws {
+        self.root = root.standardizedFileURL
+        rootPath = self.root.path
+        do {
+            try FileManager.default.createDirectory(atPath: rootPath + "/.tmp", withIntermediateDirectories: true)
+        } catch {
+            throw BlobStoreError.permanent("cannot create local store at \(rootPath): \(error.localizedDescription)")
+        }
+    }
+
+    public var displayName: String { "file://\(rootPath)" }
+
+    private func path(_ key: ObjectKey) -> String { rootPath + "/" + key.rawValue }
+
+    public func put(_ key: ObjectKey, _ bytes: [UInt8], condition: WriteCondition) async throws -> String {
+        let target = path(key)
+        let root = rootPath
+        return try await BlockingIO.run {
+            if condition == .none { return try LocalBlobStore.atomicWrite(bytes, to: target, root: root) }
+            return try LocalBlobStore.withStoreLock(root: root) {
+                let current = LocalBlobStore.etag(atPath: target)
+                switch condition {
+                case .none: break
+                case .ifAbsent: if current != nil { throw BlobStoreError.preconditionFailed(key) }
+                case .ifMatch(let tag): if current != tag { throw BlobStoreError.preconditionFailed(key) }
+                }
+                return try LocalBlobStore.atomicWrite(bytes, to: target, root: root)
+            }
+        }
+    }
+
+    public func get(_ key: ObjectKey, range: ByteRange?) async throws -> [UInt8] {
+        let p = path(key)
+        return try await BlockingIO.run {
+            let fd = open(p, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                if errno == ENOENT || errno == ENOTDIR { throw BlobStoreError.notFound(key) }
+                throw BlobStoreError.transient("cannot open \(key): \(String(cString: strerror(errno)))")
+            }
+            defer { close(fd) }
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw BlobStoreError.transient("cannot stat \(key)") }
+            let size = Int(st.st_size)
+            var offset = 0
+            var length = size
+            if let range {
+                guard range.offset < size || (range.offset == 0 && size == 0) else { throw BlobStoreError.invalidRange(key, range) }
+                offset = range.offset
+                length = min(size - offset, range.length ?? Int.max)
+            }
+            var out = [UInt8](repeating: 0, count: length)
+            var done = 0
+            try out.withUnsafeMutableBytes { buf in
+                while done < length {
+                    let n = pread(fd, buf.baseAddress! + done, length - done, off_t(offset + done))
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw BlobStoreError.transient("read error on \(key): \(String(cString: strerror(errno)))")
+                    }
+                    if n == 0 { throw BlobStoreError.transient("\(key) shrank while reading") }
+                    done += n
+                }
+            }
+            return out
+        }
+    }
+
+    public func head(_ key: ObjectKey) async throws -> ObjectInfo? {
+        let p = path(key)
+        return try await BlockingIO.run {
+            var st = stat()
+            guard stat(p, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+            return ObjectInfo(key: key, size: Int(st.st_size), etag: LocalBlobStore.etag(st),
+                              lastModified: Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec)))
+        }
+    }
+
+    public func list(prefix: String, continuation: String?) async throws -> ListPage {
+        let root = rootPath
+        return try await BlockingIO.run {
+            // Walk only the deepest directory the prefix names.
+            let dirPart = prefix.lastIndex(of: "/").map { String(prefix[..<$0]) } ?? ""
+            var found: [ObjectInfo] = []
+            LocalBlobStore.walk(root: root, relative: dirPart) { rel, st in
+                guard rel.hasPrefix(prefix), continuation == nil || rel > continuation!,
+                      let key = try? ObjectKey(rel) else { return }
+                found.append(ObjectInfo(key: key, size: Int(st.st_size), etag: LocalBlobStore.etag(st),
+                                        lastModified: Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec))))
+            }
+            found.sort { $0.key < $1.key }
+            return ListPage(objects: found, continuation: nil)
+        }
+    }
+
+    public func delete(_ keys: [ObjectKey]) async throws {
+        let paths = keys.map(path)
+        try await BlockingIO.run {
+            for p in paths where unlink(p) != 0 && errno != ENOENT {
+                throw BlobStoreError.transient("cannot delete \(p): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    // MARK: - Helpers (blocking; called on the I/O pool)
+
+    static func etag(_ st: stat) -> String {
+        "\"\(String(UInt64(st.st_ino), radix: 16))-\(String(st.st_mtim.tv_sec, radix: 16)).\(String(st.st_mtim.tv_nsec, radix: 16))-\(String(st.st_size, radix: 16))\""
+    }
+
+    static func etag(atPath p: String) -> String? {
+        var st = stat()
+        guard stat(p, &st) == 0 else { return nil }
+        return etag(st)
+    }
+
+    static func atomicWrite(_ bytes: [UInt8], to target: String, root: String) throws -> String {
+        let tmp = root + "/.tmp/\(UInt64.random(in: 0...UInt64.max))"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw BlobStoreError.transient("cannot create temp file in \(root)/.tmp: \(String(cString: strerror(errno)))") }
+        var ok = false
+        defer { if !ok { unlink(tmp) } }
+        do {
+            defer { close(fd) }
+            var done = 0
+            try bytes.withUnsafeBytes { buf in
+                while done < buf.count {
+                    let n = write(fd, buf.baseAddress! + done, buf.count - done)
+                    if n < 0 { if errno == EINTR { continue }; throw BlobStoreError.transient("write failed: \(String(cString: strerror(errno)))") }
+                    done += n
+                }
+            }
+            guard fsync(fd) == 0 else { throw BlobStoreError.transient("fsync failed: \(String(cString: strerror(errno)))") }
+        }
+        let dir = String(target[..<target.lastIndex(of: "/")!])
+        if mkdirAll(dir) != 0 { throw BlobStoreError.transient("cannot create \(dir): \(String(cString: strerror(errno)))") }
+        guard rename(tmp, target) == 0 else { throw BlobStoreError.transient("rename failed: \(String(cString: strerror(errno)))") }
+        ok = true
+        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 { fsync(dfd); close(dfd) }
+        return etag(atPath: target) ?? "\"\""
+    }
+
+    static func mkdirAll(_ dir: String) -> Int32 {
+        var st = stat()
+        if stat(dir, &st) == 0 { return 0 }
+        let parent = String(dir[..<(dir.lastIndex(of: "/") ?? dir.startIndex)])
+        if !parent.isEmpty, mkdirAll(parent) != 0 { return -1 }
+        if mkdir(dir, 0o755) != 0 && errno != EEXIST { return -1 }
+        return 0
+    }
+
+    static func withStoreLock<T>(root: String, _ body: () throws -> T) throws -> T {
+        let fd = open(root + "/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw BlobStoreError.transient("cannot open store lock: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno != EINTR { throw BlobStoreError.transient("cannot lock store: \(String(cString: strerror(errno)))") }
+        }
+        defer { flock(fd, LOCK_UN) }
+        return try body()
+    }
+
+    /// Depth-first walk of regular files under `root/relative`, skipping dot-entries at the root.
+    static func walk(root: String, relative: String, _ visit: (String, stat) -> Void) {
+        let dirPath = relative.isEmpty ? root : root + "/" + relative
+        guard let dir = opendir(dirPath) else { return }
+        defer { closedir(dir) }
+        while let ent = readdir(dir) {
+            let name = withUnsafeBytes(of: ent.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name == "." || name == ".." || (relative.isEmpty && name.hasPrefix(".")) { continue }
+            let rel = relative.isEmpty ? name : relative + "/" + name
+            var st = stat()
+            guard lstat(root + "/" + rel, &st) == 0 else { continue }
+            if (st.st_mode & S_IFMT) == S_IFDIR { walk(root: root, relative: rel, visit) }
+            else if (st.st_mode & S_IFMT) == S_IFREG { visit(rel, st) }
+        }
+    }
+}
