@@ -1,10 +1,10 @@
 /// Caps the number of requests in flight against the wrapped store; callers beyond the cap wait
 /// (in FIFO order) without blocking a thread.
-public struct LimitedBlobStore<Base: BlobStore>: BlobStore {
-    public let base: Base
+public struct LimitedBlobStore: BlobStore {
+    public let base: any BlobStore
     let semaphore: AsyncSemaphore
 
-    public init(_ base: Base, maxConcurrent: Int) {
+    public init(_ base: any BlobStore, maxConcurrent: Int) {
         self.base = base
         semaphore = AsyncSemaphore(permits: max(1, maxConcurrent))
     }

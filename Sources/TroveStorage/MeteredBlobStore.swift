@@ -10,11 +10,11 @@ public struct RequestCounts: Sendable, Codable, Equatable {
 
 /// Counts every request that reaches the wrapped store (wrap it inside the retrying decorator to
 /// count attempts, outside to count logical operations).
-public final class MeteredBlobStore<Base: BlobStore>: BlobStore {
-    public let base: Base
+public final class MeteredBlobStore: BlobStore {
+    public let base: any BlobStore
     private let counts = Mutex(RequestCounts())
 
-    public init(_ base: Base) { self.base = base }
+    public init(_ base: any BlobStore) { self.base = base }
 
     public var displayName: String { base.displayName }
 

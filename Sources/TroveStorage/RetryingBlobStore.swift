@@ -32,12 +32,12 @@ public struct RetryPolicy: Sendable {
 /// A retried conditional put can report `preconditionFailed` although an earlier attempt succeeded;
 /// content-addressed writes are unconditional, and ref writers re-read the ref to decide (see
 /// `RefStore`), so this decorator passes that error through unchanged.
-public struct RetryingBlobStore<Base: BlobStore>: BlobStore {
-    public let base: Base
+public struct RetryingBlobStore: BlobStore {
+    public let base: any BlobStore
     public let policy: RetryPolicy
     let logger: Logger
 
-    public init(_ base: Base, policy: RetryPolicy = .default, logger: Logger = Logger(label: "trove.retry")) {
+    public init(_ base: any BlobStore, policy: RetryPolicy = .default, logger: Logger = Logger(label: "trove.retry")) {
         self.base = base
         self.policy = policy
         self.logger = logger

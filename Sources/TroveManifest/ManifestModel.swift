@@ -1,0 +1,109 @@
+import Foundation
+import TroveContent
+
+/// The kind of a path in a published tree.
+public enum EntryKind: String, Sendable, Codable {
+    case file, dir, symlink
+}
+
+/// Where a stored chunk lives: which pack, where inside it, and how it is encoded.
+public struct ChunkLocation: Sendable, Hashable, Codable {
+    public var pack: Digest
+    public var offset: Int
+    public var storedSize: Int
+    public var rawSize: Int
+    public var codec: Codec
+    public var dictionary: Digest?
+
+    public init(pack: Digest, offset: Int, storedSize: Int, rawSize: Int, codec: Codec, dictionary: Digest?) {
+        self.pack = pack
+        self.offset = offset
+        self.storedSize = storedSize
+        self.rawSize = rawSize
+        self.codec = codec
+        self.dictionary = dictionary
+    }
+}
+
+/// One chunk of a file, in file order.
+public struct ChunkRef: Sendable, Hashable {
+    public var digest: Digest
+    public var location: ChunkLocation
+    public init(digest: Digest, location: ChunkLocation) {
+        self.digest = digest
+        self.location = location
+    }
+}
+
+/// One path of a published build.
+public struct FileRecord: Sendable, Equatable {
+    /// Logical path relative to the build root, `/`-separated, no leading slash (e.g. `html/index.html`).
+    public var path: String
+    public var kind: EntryKind
+    public var size: Int
+    /// POSIX permission bits (0o644, 0o755 ...).
+    public var mode: Int
+    public var contentType: String?
+    /// SHA-256 of the file's bytes (files only).
+    public var digest: Digest?
+    /// Target of a symlink (symlinks only).
+    public var linkTarget: String?
+    /// Row id inside its manifest; used to fetch the chunk list.
+    public var id: Int
+
+    public init(path: String, kind: EntryKind, size: Int, mode: Int, contentType: String?, digest: Digest?, linkTarget: String?, id: Int = 0) {
+        self.path = path
+        self.kind = kind
+        self.size = size
+        self.mode = mode
+        self.contentType = contentType
+        self.digest = digest
+        self.linkTarget = linkTarget
+        self.id = id
+    }
+}
+
+/// Build metadata recorded in every manifest's `meta` table.
+public struct ManifestMetadata: Sendable, Codable, Equatable {
+    public static let currentFormatVersion = 1
+
+    public var formatVersion: Int = ManifestMetadata.currentFormatVersion
+    public var project: String
+    public var version: String
+    /// When the build was published (ISO 8601, UTC). From `--build-time` / SOURCE_DATE_EPOCH for reproducible manifests.
+    public var buildTime: String
+    public var toolVersion: String
+    public var chunker: ChunkerParameters
+    /// The zstd dictionary new chunks of this build were compressed with, if any.
+    public var dictionary: Digest?
+    public var fileCount: Int = 0
+    public var logicalBytes: Int = 0
+    public var chunkCount: Int = 0
+    /// SHA-256 over every entry's path, kind, size, mode, digest and link target (see `TreeDigest`):
+    /// equal tree digests mean byte-identical trees, so an unchanged republish writes nothing.
+    public var treeDigest: Digest?
+    /// Media types (top-level folders) whose publish failed; their previous content was carried over.
+    public var carriedOver: [String] = []
+
+    public init(project: String, version: String, buildTime: String, toolVersion: String,
+                chunker: ChunkerParameters, dictionary: Digest?) {
+        self.project = project
+        self.version = version
+        self.buildTime = buildTime
+        self.toolVersion = toolVersion
+        self.chunker = chunker
+        self.dictionary = dictionary
+    }
+}
+
+/// A digest of a whole published tree, independent of how its files were chunked or packed.
+public enum TreeDigest {
+    public static func compute(_ records: [FileRecord]) -> Digest {
+        var h = SHA256Hasher()
+        for r in records {
+            var line = "\(r.path)\u{0}\(r.kind.rawValue)\u{0}\(r.size)\u{0}\(r.mode)\u{0}\(r.digest?.hex ?? "")\u{0}\(r.linkTarget ?? "")\n"
+            line.withUTF8 { h.update(UnsafeRawBufferPointer($0)) }
+        }
+        return h.finalize()
+    }
+}

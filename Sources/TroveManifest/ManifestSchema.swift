@@ -1,0 +1,43 @@
+/// The manifest's SQLite schema, format version 1. Documented in docs/storage-format.md;
+/// any change bumps `ManifestMetadata.currentFormatVersion`.
+enum ManifestSchema {
+    static let create = """
+    PRAGMA page_size = 4096;
+    CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE packs(id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE);
+    CREATE TABLE dictionaries(id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE);
+    CREATE TABLE chunks(
+        id INTEGER PRIMARY KEY,
+        digest BLOB NOT NULL UNIQUE,
+        raw_size INTEGER NOT NULL,
+        stored_size INTEGER NOT NULL,
+        codec INTEGER NOT NULL,
+        dictionary_id INTEGER REFERENCES dictionaries(id),
+        pack_id INTEGER NOT NULL REFERENCES packs(id),
+        pack_offset INTEGER NOT NULL);
+    CREATE TABLE files(
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL CHECK (kind IN ('file', 'dir', 'symlink')),
+        size INTEGER NOT NULL,
+        mode INTEGER NOT NULL,
+        content_type TEXT,
+        digest BLOB,
+        link_target TEXT);
+    CREATE TABLE file_chunks(
+        file_id INTEGER NOT NULL REFERENCES files(id),
+        seq INTEGER NOT NULL,
+        file_offset INTEGER NOT NULL,
+        chunk_id INTEGER NOT NULL REFERENCES chunks(id),
+        PRIMARY KEY (file_id, seq)) WITHOUT ROWID;
+    CREATE VIEW file_list AS
+        SELECT path, kind, size, printf('%o', mode) AS mode, content_type, lower(hex(digest)) AS digest, link_target
+        FROM files ORDER BY path;
+    CREATE VIEW chunk_list AS
+        SELECT f.path, fc.seq, fc.file_offset, lower(hex(c.digest)) AS chunk, c.raw_size, c.stored_size,
+               CASE c.codec WHEN 0 THEN 'raw' WHEN 1 THEN 'zstd' ELSE 'zstd+dict' END AS codec,
+               lower(hex(p.digest)) AS pack, c.pack_offset
+        FROM file_chunks fc JOIN files f ON f.id = fc.file_id JOIN chunks c ON c.id = fc.chunk_id
+        JOIN packs p ON p.id = c.pack_id ORDER BY f.path, fc.seq;
+    """
+}

@@ -1,0 +1,42 @@
+import TroveManifest
+
+/// How a build tree splits into independently published parts. In the Read the Docs layout (every
+/// top-level entry is one of `html/ pdf/ epub/ htmlzip/ json/`) each media type publishes or fails on
+/// its own; any other tree is one part that publishes whole or not at all.
+struct MediaLayout {
+    let isReadTheDocs: Bool
+    let groups: Set<String>
+
+    init(entries: [WalkEntry]) {
+        let top = entries.filter { !$0.path.contains("/") }
+        isReadTheDocs = !top.isEmpty && top.allSatisfy { $0.kind == .dir && Publisher.mediaTypes.contains($0.path) }
+        groups = isReadTheDocs ? Set(top.map(\.path)) : [""]
+    }
+
+    /// The group a path belongs to ("" when the tree is not in the Read the Docs layout).
+    func group(of path: String) -> String {
+        guard isReadTheDocs else { return "" }
+        return path.split(separator: "/", maxSplits: 1).first.map(String.init) ?? path
+    }
+
+    func summary(tree: [FileRecord], failed: Set<String>, carried: Set<String>, previous: Manifest?) -> [PublishReport.MediaType] {
+        guard isReadTheDocs else {
+            let files = tree.filter { $0.kind == .file }
+            return [.init(name: ".", status: failed.isEmpty ? .published : .failed, files: files.count, bytes: files.reduce(0) { $0 + $1.size })]
+        }
+        var names = groups.union(failed)
+        var previousGroups = Set<String>()
+        if let previous, let all = try? previous.list(under: "", recursive: false) {
+            previousGroups = Set(all.filter { Publisher.mediaTypes.contains($0.path) }.map(\.path))
+        }
+        names.formUnion(previousGroups)
+        return names.sorted().map { name in
+            let files = tree.filter { $0.kind == .file && ($0.path.hasPrefix(name + "/")) }
+            let status: PublishReport.MediaStatus =
+                carried.contains(name) ? .keptPrevious :
+                failed.contains(name) ? .failed :
+                groups.contains(name) ? .published : .removed
+            return .init(name: name, status: status, files: files.count, bytes: files.reduce(0) { $0 + $1.size })
+        }
+    }
+}

@@ -1,0 +1,198 @@
+import Foundation
+import Synchronization
+import TroveContent
+import TroveManifest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The outcome of chunking one file.
+enum FileOutcome: Sendable {
+    case stored(digest: Digest, size: Int, chunks: [(Digest, Int)])
+    case failed(PathError)
+}
+
+/// Live counters a terminal progress line (or a test) can poll while publish runs.
+public final class PublishProgress: Sendable {
+    public let filesTotal = Atomic<Int>(0)
+    public let bytesTotal = Atomic<Int>(0)
+    public let filesDone = Atomic<Int>(0)
+    public let bytesDone = Atomic<Int>(0)
+    public let newBytes = Atomic<Int>(0)
+    public init() {}
+}
+
+/// Per-run counters, merged from the workers when they finish.
+struct WorkerStats {
+    var chunks = 0, newChunks = 0, reusedChunks = 0, newBytes = 0, newStoredBytes = 0, reusedBytes = 0
+    mutating func merge(_ o: WorkerStats) {
+        chunks += o.chunks; newChunks += o.newChunks; reusedChunks += o.reusedChunks
+        newBytes += o.newBytes; newStoredBytes += o.newStoredBytes; reusedBytes += o.reusedBytes
+    }
+}
+
+/// Reads, chunks, hashes, deduplicates and compresses files on dedicated threads (one per core),
+/// so blocking reads never touch the Swift cooperative pool. Each thread owns its buffers and
+/// zstd context; the only shared state is the index (read-only), the set of chunks this run already
+/// claimed, and the pack uploader.
+final class PublishWorkers: @unchecked Sendable {
+    let root: String
+    let files: [WalkEntry]
+    let index: ChunkIndex
+    let chunker: FastCDC
+    let dictionary: ZstdDictionary?
+    let uploader: PackUploader
+    let progress: PublishProgress
+    let blockSize: Int
+
+    private let next = Atomic<Int>(0)
+    private let claimed = Mutex<Set<Digest>>([])
+    private let stats = Mutex(WorkerStats())
+    // Each slot is written by exactly one worker and read only after all workers have joined.
+    private let outcomes: UnsafeMutableBufferPointer<FileOutcome?>
+
+    init(root: String, files: [WalkEntry], index: ChunkIndex, chunker: FastCDC, dictionary: ZstdDictionary?,
+         uploader: PackUploader, progress: PublishProgress, blockSize: Int = 4 << 20) {
+        self.root = root
+        self.files = files
+        self.index = index
+        self.chunker = chunker
+        self.dictionary = dictionary
+        self.uploader = uploader
+        self.progress = progress
+        self.blockSize = max(blockSize, chunker.parameters.maxSize * 2)
+        outcomes = .allocate(capacity: files.count)
+        outcomes.initialize(repeating: nil)
+    }
+
+    deinit {
+        outcomes.deinitialize()
+        outcomes.deallocate()
+    }
+
+    /// Runs `threads` workers to completion; returns the outcome of every file, in input order.
+    func run(threads: Int) async -> ([FileOutcome], WorkerStats) {
+        let group = DispatchGroup()
+        for _ in 0..<max(1, min(threads, files.count)) {
+            group.enter()
+            let t = Thread { [self] in
+                work()
+                group.leave()
+            }
+            t.stackSize = 1 << 20
+            t.start()
+        }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            group.notify(queue: .global()) { c.resume() }
+        }
+        return (outcomes.map { $0! }, stats.withLock { $0 })
+    }
+
+    private func work() {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: blockSize, alignment: 64)
+        let compressed = UnsafeMutableRawBufferPointer.allocate(byteCount: ZstdCompressor.bound(chunker.parameters.maxSize), alignment: 64)
+        defer { buffer.deallocate(); compressed.deallocate() }
+        let compressor = ZstdCompressor()
+        var local = WorkerStats()
+        while true {
+            let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+            if i >= files.count || uploader.failed { break }
+            let f = files[i]
+            let outcome = process(f, buffer: buffer, compressed: compressed, compressor: compressor, stats: &local)
+            outcomes[i] = outcome
+            progress.filesDone.add(1, ordering: .relaxed)
+        }
+        // Files skipped after an upload failure still need an outcome.
+        while true {
+            let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+            if i >= files.count { break }
+            outcomes[i] = .failed(PathError(path: files[i].path, reason: "not published: an upload failed"))
+        }
+        let merged = local
+        stats.withLock { $0.merge(merged) }
+    }
+
+    private func process(_ f: WalkEntry, buffer: UnsafeMutableRawBufferPointer, compressed: UnsafeMutableRawBufferPointer,
+                         compressor: borrowing ZstdCompressor, stats: inout WorkerStats) -> FileOutcome {
+        let fd = open(root + "/" + f.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return .failed(PathError(path: f.path, reason: "cannot open: \(String(cString: strerror(errno)))")) }
+        defer { close(fd) }
+        let compress = !PublishWorkers.precompressed(f.path)
+        var chunks: [(Digest, Int)] = []
+        var hasher: SHA256Hasher? = nil
+        var total = 0
+        var start = 0, end = 0, eof = false
+        let base = buffer.baseAddress!
+        while true {
+            // Refill: slide the unconsumed tail to the front, then read until the buffer is full or EOF.
+            if !eof && end - start < chunker.parameters.maxSize {
+                if start > 0 {
+                    memmove(base, base + start, end - start)
+                    end -= start
+                    start = 0
+                }
+                while end < buffer.count {
+                    let n = read(fd, base + end, buffer.count - end)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        return .failed(PathError(path: f.path, reason: "read error: \(String(cString: strerror(errno)))"))
+                    }
+                    if n == 0 { eof = true; break }
+                    end += n
+                    progress.bytesDone.add(n, ordering: .relaxed)
+                }
+            }
+            if start == end { break }
+            let window = UnsafeRawBufferPointer(start: base + start, count: end - start)
+            guard let cut = chunker.nextCut(window, isFinal: eof) else { continue }
+            let chunk = UnsafeRawBufferPointer(start: base + start, count: cut)
+            start += cut
+            total += cut
+            let d = Digest.sha256(chunk)
+            // A file of more than one chunk also gets a whole-file hash, fed while the chunk is in cache.
+            if hasher == nil && (start < end || !eof) { hasher = SHA256Hasher() }
+            hasher?.update(chunk)
+            chunks.append((d, cut))
+            store(d, chunk, compress: compress, compressed: compressed, compressor: compressor, stats: &stats)
+        }
+        let digest: Digest
+        if chunks.count == 1 && hasher == nil { digest = chunks[0].0 }
+        else if let h = hasher.take() { digest = h.finalize() }
+        else { digest = Digest.sha256(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return .stored(digest: digest, size: total, chunks: chunks)
+    }
+
+    @inline(__always)
+    private func store(_ d: Digest, _ chunk: UnsafeRawBufferPointer, compress: Bool, compressed: UnsafeMutableRawBufferPointer,
+                       compressor: borrowing ZstdCompressor, stats: inout WorkerStats) {
+        stats.chunks += 1
+        if index.lookup(d) != nil || !claimed.withLock({ $0.insert(d).inserted }) {
+            stats.reusedChunks += 1
+            stats.reusedBytes += chunk.count
+            return
+        }
+        stats.newChunks += 1
+        stats.newBytes += chunk.count
+        progress.newBytes.add(chunk.count, ordering: .relaxed)
+        if compress, let n = try? compressor.compress(chunk, into: compressed, dictionary: dictionary),
+           ChunkCodec.pays(raw: chunk.count, compressed: n) {
+            stats.newStoredBytes += n
+            uploader.add(digest: d, stored: UnsafeRawBufferPointer(rebasing: compressed[..<n]), rawSize: chunk.count,
+                         codec: dictionary == nil ? .zstd : .zstdDictionary, dictionary: dictionary?.digest)
+        } else {
+            stats.newStoredBytes += chunk.count
+            uploader.add(digest: d, stored: chunk, rawSize: chunk.count, codec: .raw, dictionary: nil)
+        }
+    }
+
+    /// Formats whose content is already compressed: zstd would only burn CPU on them.
+    static func precompressed(_ path: String) -> Bool {
+        guard let dot = path.lastIndex(of: ".") else { return false }
+        switch path[path.index(after: dot)...].lowercased() {
+        case "png", "jpg", "jpeg", "gif", "webp", "avif", "woff", "woff2", "zip", "epub", "gz", "tgz", "bz2", "xz", "zst", "mp4", "webm", "mp3", "ogg":
+            return true
+        default:
+            return false
+        }
+    }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import TroveContent
+import TroveManifest
+import TroveRepository
+import TroveStorage
+
+/// Options for one publish.
+public struct PublishOptions: Sendable {
+    public var chunker = ChunkerParameters.default
+    /// Pack objects are closed once their payload reaches this size.
+    public var packSize = 4 << 20
+    /// Worker threads for reading, chunking, hashing and compressing (default: all cores).
+    public var threads = ProcessInfo.processInfo.activeProcessorCount
+    /// Pack uploads in flight at once.
+    public var uploads = 8
+    /// Train a zstd dictionary on the project's content when it has none yet.
+    public var trainDictionary = true
+    /// How many of the project's other versions (most recently published first) seed the dedup index.
+    public var indexVersions = 32
+    /// Recorded as the build time (ISO 8601); default now. Fixed values make manifests reproducible.
+    public var buildTime: Date? = nil
+    public var toolVersion = "trove"
+
+    public init() {}
+}
+
+/// Publishes a build tree as a new immutable version: walk, chunk, dedup, compress, pack, upload,
+/// write the manifest, switch the ref. See docs/architecture.md for the pipeline.
+public struct Publisher: Sendable {
+    /// Top-level folders of the Read the Docs layout; each is published (or fails) on its own.
+    public static let mediaTypes: Set<String> = ["html", "pdf", "epub", "htmlzip", "json"]
+
+    public let repository: Repository
+    public let options: PublishOptions
+
+    public init(repository: Repository, options: PublishOptions = PublishOptions()) {
+        self.repository = repository
+        self.options = options
+    }
+
+    public func publish(project: String, version: String, from root: String,
+                        progress: PublishProgress = PublishProgress()) async throws -> PublishReport {
+        let clock = ContinuousClock.now
+        _ = try Names.validate(project, what: "project")
+        _ = try Names.validate(version, what: "version")
+        try options.chunker.validate()
+        var report = PublishReport(project: project, version: version, store: repository.store.displayName)
+
+        // 1. Walk (blocking: on the I/O pool).
+        let (entries, walkErrors) = try await BlockingIO.run { try TreeWalker.walk(root: root) }
+
+        // 2. What the store already has: the previous build and the project's other versions.
+        let previousRef = try await repository.ref(project, version)
+        var previous: Manifest? = nil
+        if let previousRef { previous = try await repository.manifest(previousRef.ref.current.manifest) }
+        report.previousManifest = previous?.digest.hex
+        var index = ChunkIndex()
+        if let previous { try index.add(manifest: previous) }
+        var projectDictionary = previous?.metadata.dictionary
+        let others = try await repository.versions(of: project)
+            .filter { $0.version != version }
+            .sorted { $0.current.published > $1.current.published }
+            .prefix(options.indexVersions)
+        for other in others {
+            let m = try await repository.manifest(other.current.manifest)
+            try index.add(manifest: m)
+            if projectDictionary == nil { projectDictionary = m.metadata.dictionary }
+        }
+        if let shared = try await SharedIndex.load(from: repository) { index.add(shared: shared) }
+        report.indexedChunks = index.count
+
+        // 3. Media groups (Read the Docs layout) and the errors that fail each.
+        let layout = MediaLayout(entries: entries)
+        var failedGroups = Set<String>()
+        for e in walkErrors { failedGroups.insert(layout.group(of: e.path)) }
+        report.errors = walkErrors
+
+        // 4. The dictionary: the project's own, else trained on this tree's text.
+        var dictionary: ZstdDictionary? = nil
+        if let projectDictionary {
+            dictionary = try await repository.dictionary(projectDictionary)
+        } else if options.trainDictionary {
+            let files = entries.filter { $0.kind == .file }
+            if let trained = try await BlockingIO.run({ [chunker = options.chunker] in
+                try DictionaryTrainer.train(root: root, files: files, chunker: chunker)
+            }) {
+                dictionary = trained
+                try await repository.storeDictionary(trained)
+                report.dictionaryTrained = true
+            }
+        }
+        report.dictionary = dictionary?.digest.hex
+
+        // 5. Chunk, dedup, compress and upload every file of every group that has not failed yet.
+        let files = entries.filter { $0.kind == .file && !failedGroups.contains(layout.group(of: $0.path)) }
+        progress.filesTotal.store(files.count, ordering: .relaxed)
+        progress.bytesTotal.store(files.reduce(0) { $0 + $1.size }, ordering: .relaxed)
+        let uploader = PackUploader(store: repository.store, targetSize: options.packSize, maxInFlight: options.uploads)
+        let workers = PublishWorkers(root: root, files: files, index: index, chunker: FastCDC(options.chunker),
+                                     dictionary: dictionary, uploader: uploader, progress: progress)
+        let (outcomes, stats) = await workers.run(threads: options.threads)
+        let uploaded = try await uploader.finish()
+        report.packs = uploaded.packs
+        report.packBytes = uploaded.packBytes
+        report.chunks = stats.chunks
+        report.newChunks = stats.newChunks
+        report.reusedChunks = stats.reusedChunks
+        report.newBytes = stats.newBytes
+        report.newStoredBytes = stats.newStoredBytes
+        report.reusedBytes = stats.reusedBytes
+        for case .failed(let e) in outcomes {
+            report.errors.append(e)
+            failedGroups.insert(layout.group(of: e.path))
+        }
+
+        // 6. Assemble the new tree: this build's entries for healthy groups, the previous build's for failed ones.
+        func location(_ d: Digest) throws -> ChunkLocation {
+            guard let l = index.lookup(d) ?? uploaded.locations[d] else {
+                throw RepositoryError.corrupt("chunk \(d.hex) was neither found nor stored")
+            }
+            return l
+        }
+        var tree: [(FileRecord, [ChunkRef])] = []
+        var fileOutcomes: [String: FileOutcome] = [:]
+        for (f, o) in zip(files, outcomes) { fileOutcomes[f.path] = o }
+        for e in entries where !failedGroups.contains(layout.group(of: e.path)) {
+            switch e.kind {
+            case .dir:
+                tree.append((FileRecord(path: e.path, kind: .dir, size: 0, mode: e.mode, contentType: nil, digest: nil, linkTarget: nil), []))
+                report.directories += 1
+            case .symlink:
+                tree.append((FileRecord(path: e.path, kind: .symlink, size: e.size, mode: e.mode, contentType: nil, digest: nil, linkTarget: e.linkTarget), []))
+                report.symlinks += 1
+            case .file:
+                guard case .stored(let digest, let size, let chunks)? = fileOutcomes[e.path] else { continue }
+                let refs = try chunks.map { ChunkRef(digest: $0.0, location: try location($0.0)) }
+                tree.append((FileRecord(path: e.path, kind: .file, size: size, mode: e.mode,
+                                        contentType: ContentTypes.forPath(e.path), digest: digest, linkTarget: nil), refs))
+                report.files += 1
+                report.logicalBytes += size
+            }
+        }
+        var carried: [String] = []
+        for g in failedGroups.sorted() {
+            if layout.isReadTheDocs, let previous, let kept = try? previous.list(under: g), !kept.isEmpty || (try? previous.file(at: g)) != nil {
+                if let top = try previous.file(at: g) { tree.append((top, [])) }
+                for r in kept { tree.append((r, r.kind == EntryKind.file ? try previous.chunks(of: r) : [])) }
+                carried.append(g)
+            }
+        }
+        tree.sort { $0.0.path.utf8.lexicographicallyPrecedes($1.0.path.utf8) }
+        report.mediaTypes = layout.summary(tree: tree.map(\.0), failed: failedGroups, carried: Set(carried), previous: previous)
+
+        // 7. Nothing healthy to publish: switch nothing.
+        let healthy = layout.groups.subtracting(failedGroups)
+        if !layout.isReadTheDocs && !failedGroups.isEmpty || (layout.isReadTheDocs && healthy.isEmpty && !layout.groups.isEmpty) {
+            report.requests = RequestCounts()
+            report.seconds = (ContinuousClock.now - clock).seconds
+            return report
+        }
+
+        // 8. Write the manifest, store it, switch the ref.
+        let treeDigest = TreeDigest.compute(tree.map(\.0))
+        if let previous, previous.metadata.treeDigest == treeDigest, carried.isEmpty {
+            report.unchanged = true
+            report.manifest = previous.digest.hex
+            report.seconds = (ContinuousClock.now - clock).seconds
+            return report
+        }
+        let buildTime = ISO8601DateFormatter().string(from: options.buildTime ?? Date())
+        var meta = ManifestMetadata(project: project, version: version, buildTime: buildTime, toolVersion: options.toolVersion,
+                                    chunker: options.chunker, dictionary: dictionary?.digest)
+        meta.carriedOver = carried
+        meta.treeDigest = treeDigest
+        let (digest, bytes) = try await repository.storeManifest(tree: tree, metadata: meta)
+        report.manifest = digest.hex
+        report.manifestBytes = bytes
+        try await repository.switchVersion(project, version, to: digest, published: buildTime)
+        report.switched = true
+        report.seconds = (ContinuousClock.now - clock).seconds
+        return report
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

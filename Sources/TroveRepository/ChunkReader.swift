@@ -1,0 +1,112 @@
+import TroveContent
+import TroveManifest
+import TroveStorage
+
+/// Reads chunks back from packs: adjacent chunks of one pack are fetched with one ranged GET,
+/// every chunk is decoded and checked against its digest, so callers never see wrong bytes.
+public struct ChunkReader: Sendable {
+    public let repository: Repository
+    /// Largest single ranged read when merging adjacent chunks.
+    public var maxRequestBytes = 8 << 20
+    /// Ranged reads in flight while streaming a file.
+    public var readAhead = 4
+
+    public init(repository: Repository) { self.repository = repository }
+
+    /// A run of chunks stored back to back in one pack: one request.
+    struct Run: Sendable {
+        var pack: Digest
+        var offset: Int
+        var length: Int
+        var chunks: [ChunkRef]
+    }
+
+    func runs(_ chunks: [ChunkRef]) -> [Run] {
+        var out: [Run] = []
+        for c in chunks {
+            let l = c.location
+            if var last = out.last, last.pack == l.pack, last.offset + last.length == l.offset,
+               last.length + l.storedSize <= maxRequestBytes {
+                last.length += l.storedSize
+                last.chunks.append(c)
+                out[out.count - 1] = last
+            } else {
+                out.append(Run(pack: l.pack, offset: l.offset, length: l.storedSize, chunks: [c]))
+            }
+        }
+        return out
+    }
+
+    /// Fetches and verifies one run; returns the decoded chunks in order.
+    func fetch(_ run: Run) async throws -> [[UInt8]] {
+        let key = StoreLayout.pack(run.pack)
+        let stored: [UInt8]
+        do {
+            stored = try await repository.store.get(key, range: ByteRange(offset: run.offset, length: run.length))
+        } catch BlobStoreError.notFound {
+            throw RepositoryError.corrupt("pack \(run.pack.hex) is missing (needed for chunk \(run.chunks[0].digest.hex))")
+        } catch BlobStoreError.invalidRange {
+            throw RepositoryError.corrupt("pack \(run.pack.hex) is shorter than its manifest says")
+        }
+        guard stored.count == run.length else {
+            throw RepositoryError.corrupt("pack \(run.pack.hex) returned \(stored.count) of \(run.length) bytes")
+        }
+        var dicts: [Digest: ZstdDictionary] = [:]
+        for c in run.chunks { if let d = c.location.dictionary, dicts[d] == nil { dicts[d] = try await repository.dictionary(d) } }
+        let decompressor = ZstdDecompressor()
+        var out: [[UInt8]] = []
+        out.reserveCapacity(run.chunks.count)
+        try stored.withUnsafeBytes { all in
+            var pos = 0
+            for c in run.chunks {
+                let l = c.location
+                let slice = UnsafeRawBufferPointer(rebasing: all[pos..<(pos + l.storedSize)])
+                pos += l.storedSize
+                do {
+                    out.append(try ChunkCodec.decode(slice, codec: l.codec, rawSize: l.rawSize, digest: c.digest,
+                                                     dictionary: l.dictionary.flatMap { dicts[$0] }, decompressor: decompressor))
+                } catch let e as CorruptChunkError {
+                    throw RepositoryError.corrupt("\(e) (pack \(run.pack.hex))")
+                }
+            }
+        }
+        return out
+    }
+
+    /// Streams the verified bytes of `chunks` in order to `sink`, with bounded read-ahead.
+    public func stream(_ chunks: [ChunkRef], to sink: (borrowing [UInt8]) async throws -> Void) async throws {
+        let runs = self.runs(chunks)
+        guard !runs.isEmpty else { return }
+        try await withThrowingTaskGroup(of: (Int, [[UInt8]]).self) { group in
+            var next = 0
+            var ready: [Int: [[UInt8]]] = [:]
+            var emit = 0
+            while next < min(readAhead, runs.count) {
+                let i = next, r = runs[i]
+                group.addTask { (i, try await fetch(r)) }
+                next += 1
+            }
+            while emit < runs.count {
+                guard let (i, data) = try await group.next() else { break }
+                ready[i] = data
+                while let d = ready.removeValue(forKey: emit) {
+                    for c in d { try await sink(c) }
+                    emit += 1
+                    if next < runs.count {
+                        let j = next, r = runs[j]
+                        group.addTask { (j, try await fetch(r)) }
+                        next += 1
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads a whole file into memory (for small files and `cat` of modest sizes).
+    public func read(_ chunks: [ChunkRef]) async throws -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(chunks.reduce(0) { $0 + $1.location.rawSize })
+        try await stream(chunks) { out.append(contentsOf: $0) }
+        return out
+    }
+}

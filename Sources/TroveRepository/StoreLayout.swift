@@ -1,0 +1,62 @@
+import TroveContent
+import TroveStorage
+
+/// Where everything lives in a store (the bucket layout of docs/storage-format.md).
+///
+///     trove-store.json                      store format marker
+///     packs/<d[0:2]>/<digest>               pack objects (chunk payloads + trailer)
+///     manifests/<d[0:2]>/<digest>           one SQLite manifest per published build
+///     dicts/<digest>                        zstd dictionaries
+///     refs/<project>/versions/<version>     JSON ref: current manifest + history (switched by CAS)
+///     refs/<project>/aliases/<alias>        JSON alias → version
+///     index/shared                          shared cross-project chunk index (SQLite, written by gc)
+public enum StoreLayout {
+    public static let marker: ObjectKey = "trove-store.json"
+    public static let sharedIndex: ObjectKey = "index/shared"
+    public static let packsPrefix = "packs/"
+    public static let manifestsPrefix = "manifests/"
+    public static let dictsPrefix = "dicts/"
+    public static let refsPrefix = "refs/"
+
+    public static func pack(_ d: Digest) -> ObjectKey { sharded("packs", d) }
+    public static func manifest(_ d: Digest) -> ObjectKey { sharded("manifests", d) }
+    public static func dictionary(_ d: Digest) -> ObjectKey { try! ObjectKey("dicts/\(d.hex)") }
+
+    public static func versionRef(_ project: String, _ version: String) throws -> ObjectKey {
+        try ObjectKey("refs/\(try Names.validate(project, what: "project"))/versions/\(try Names.validate(version, what: "version"))")
+    }
+
+    public static func aliasRef(_ project: String, _ alias: String) throws -> ObjectKey {
+        try ObjectKey("refs/\(try Names.validate(project, what: "project"))/aliases/\(try Names.validate(alias, what: "alias"))")
+    }
+
+    static func sharded(_ kind: String, _ d: Digest) -> ObjectKey {
+        let hex = d.hex
+        return try! ObjectKey("\(kind)/\(hex.prefix(2))/\(hex)")
+    }
+
+    /// The digest named by a pack or manifest key, or nil for anything else.
+    public static func digest(of key: ObjectKey) -> Digest? {
+        guard let last = key.segments.last else { return nil }
+        return Digest(hex: last)
+    }
+}
+
+/// Project, version and alias names: 1–100 of `[A-Za-z0-9._-]`, starting with a letter or digit.
+public enum Names {
+    public static func validate(_ name: String, what: String) throws(NameError) -> String {
+        let u = Array(name.utf8)
+        guard (1...100).contains(u.count), u[0] != UInt8(ascii: "."), u[0] != UInt8(ascii: "-"), u[0] != UInt8(ascii: "_"),
+              u.allSatisfy({ c in
+                  (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 46 || c == 95 || c == 45
+              }) else {
+            throw NameError(message: "invalid \(what) name \(name.debugDescription): use 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        }
+        return name
+    }
+}
+
+public struct NameError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}

@@ -1,0 +1,39 @@
+import Foundation
+import TroveContent
+
+/// The JSON document at `refs/<project>/versions/<version>`: which manifest is live, and the
+/// previous ones (newest first) kept for rollback and retention.
+public struct VersionRef: Codable, Sendable, Equatable {
+    public struct Build: Codable, Sendable, Equatable {
+        public var manifest: Digest
+        public var published: String
+        public init(manifest: Digest, published: String) {
+            self.manifest = manifest
+            self.published = published
+        }
+    }
+
+    public var format: Int = 1
+    public var project: String
+    public var version: String
+    public var current: Build
+    public var history: [Build]
+
+    public init(project: String, version: String, current: Build, history: [Build] = []) {
+        self.project = project
+        self.version = version
+        self.current = current
+        self.history = history
+    }
+
+    public func encoded() -> [UInt8] {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return Array(try! enc.encode(self))
+    }
+
+    public static func decode(_ bytes: [UInt8], key: String) throws -> VersionRef {
+        do { return try JSONDecoder().decode(VersionRef.self, from: Data(bytes)) }
+        catch { throw RepositoryError.malformedRef(key, "\(error)") }
+    }
+}
