@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import TroveContent
+import TrovePublish
+
+/// `trove publish PROJECT VERSION DIR`
+struct PublishCommand: TroveSubcommand {
+    static let configuration = CommandConfiguration(
+        commandName: "publish",
+        abstract: "Publish a build output tree as a new version (atomically switched).",
+        discussion: """
+        Top-level folders html/ pdf/ epub/ htmlzip/ json/ (the Read the Docs layout) publish independently:
+        one that fails keeps its previous content and the exit code is 3. Any other tree publishes whole or
+        not at all (exit 65 on bad input, nothing switched).
+        """)
+
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Project name.") var project: String
+    @Argument(help: "Version name (e.g. latest, v2.1).") var version: String
+    @Argument(help: "The build output directory.") var directory: String
+
+    @Option(help: "Worker threads (default: all cores).") var jobs: Int?
+    @Option(help: "Pack object size, e.g. 4MiB.") var packSize: String?
+    @Option(help: "Minimum/average/maximum chunk size, e.g. 2KiB/8KiB/64KiB.") var chunkSize: String?
+    @Flag(help: "Do not train a compression dictionary for a project that has none.") var noDictionary = false
+    @Option(help: "Build time to record (ISO 8601 or seconds since the epoch; default SOURCE_DATE_EPOCH or now).") var buildTime: String?
+
+    func execute(_ ctx: StoreContext) async throws -> ExitStatus {
+        var o = PublishOptions()
+        o.toolVersion = "trove \(Trove.version)"
+        if let j = jobs ?? ctx.setting("publish.jobs").flatMap(Int.init) { o.threads = max(1, j) }
+        if let u = ctx.setting("publish.uploads").flatMap(Int.init) { o.uploads = max(1, u) }
+        if let v = ctx.setting("publish.index_versions").flatMap(Int.init) { o.indexVersions = v }
+        if let s = packSize ?? ctx.setting("publish.pack_size") {
+            guard let n = ByteSize.parse(s), n >= 64 << 10 else { throw CLIError.usage("--pack-size must be a size of at least 64KiB, got \(s)") }
+            o.packSize = n
+        }
+        if let s = chunkSize {
+            let parts = s.split(separator: "/").map { ByteSize.parse(String($0)) }
+            guard parts.count == 3, let a = parts[0], let b = parts[1], let c = parts[2] else {
+                throw CLIError.usage("--chunk-size takes MIN/AVG/MAX, e.g. 2KiB/8KiB/64KiB")
+            }
+            o.chunker = ChunkerParameters(minSize: a, avgSize: b, maxSize: c)
+        } else {
+            if let v = ctx.setting("publish.chunk_min").flatMap(ByteSize.parse) { o.chunker.minSize = v }
+            if let v = ctx.setting("publish.chunk_avg").flatMap(ByteSize.parse) { o.chunker.avgSize = v }
+            if let v = ctx.setting("publish.chunk_max").flatMap(ByteSize.parse) { o.chunker.maxSize = v }
+        }
+        do { try o.chunker.validate() } catch { throw CLIError.usage(error.description) }
+        o.trainDictionary = !noDictionary && (ctx.setting("publish.dictionary").map { $0.lowercased() != "false" } ?? true)
+        if let t = buildTime ?? ctx.environment["SOURCE_DATE_EPOCH"] {
+            if let secs = Double(t) { o.buildTime = Date(timeIntervalSince1970: secs) }
+            else if let d = ISO8601DateFormatter().date(from: t) { o.buildTime = d }
+            else { throw CLIError.usage("--build-time must be ISO 8601 or seconds since the epoch, got \(t)") }
+        }
+
+        let progress = PublishProgress()
+        let line = ProgressLine(enabled: Output.stderrIsTerminal && !global.json) {
+            let done = progress.filesDone.load(ordering: .relaxed), total = progress.filesTotal.load(ordering: .relaxed)
+            return "publishing \(Output.count(done))/\(Output.count(total)) files, \(Output.bytes(progress.bytesDone.load(ordering: .relaxed))) read, \(Output.bytes(progress.newBytes.load(ordering: .relaxed))) new"
+        }
+        let report: PublishReport
+        do {
+            report = try await Publisher(repository: ctx.repository, options: o)
+                .publish(project: project, version: version, from: directory, progress: progress)
+        } catch let e as PathError {
+            line.finish()
+            throw CLIError.input(e.description)
+        }
+        line.finish()
+        var r = report
+        r.requests = ctx.metered.snapshot
+        if global.json { try Output.json(r) } else { PublishSummary.print(r) }
+        if !r.errors.isEmpty { return r.switched ? .partial : .badInput }
+        return .ok
+    }
+}
+
+/// The one-screen publish summary.
+enum PublishSummary {
+    static func print(_ r: PublishReport) {
+        let name = "\(r.project)/\(r.version)"
+        if r.unchanged {
+            Output.line("\(name) unchanged: identical to the current build \(r.manifest.map { String($0.prefix(12)) } ?? ""); nothing stored")
+        } else if r.switched {
+            Output.line("Published \(name) → manifest \(r.manifest.map { String($0.prefix(12)) } ?? "")\(r.previousManifest.map { " (was \(String($0.prefix(12))))" } ?? " (new version)")")
+        } else {
+            Output.line("NOT published \(name): nothing was switched\(r.previousManifest.map { "; \(String($0.prefix(12))) is still live" } ?? "")")
+        }
+        Output.line("  files     \(Output.count(r.files)) (\(Output.bytes(r.logicalBytes))), \(Output.count(r.directories)) directories, \(Output.count(r.symlinks)) symlinks")
+        Output.line("  chunks    \(Output.count(r.chunks)): \(Output.count(r.newChunks)) new (\(Output.bytes(r.newBytes)) → \(Output.bytes(r.newStoredBytes)) stored), \(Output.count(r.reusedChunks)) reused (\(Output.bytes(r.reusedBytes)))")
+        Output.line("  stored    \(Output.count(r.packs)) packs (\(Output.bytes(r.packBytes))), manifest \(Output.bytes(r.manifestBytes)); dedup index \(Output.count(r.indexedChunks)) chunks")
+        if let d = r.dictionary { Output.line("  dict      \(d.prefix(12))\(r.dictionaryTrained ? " (trained on this build)" : "")") }
+        if r.mediaTypes.count > 1 || r.mediaTypes.first?.name != "." {
+            Output.line("  media     " + r.mediaTypes.map { "\($0.name) \($0.status.rawValue)" }.joined(separator: ", "))
+        }
+        Output.line("  requests  \(Output.requests(r.requests))")
+        let rate = r.seconds > 0 ? Double(r.logicalBytes) / r.seconds : 0
+        Output.line("  time      \(String(format: "%.2f", r.seconds)) s (\(Output.bytes(Int(rate)))/s)")
+        if !r.errors.isEmpty {
+            Output.line("  errors    \(r.errors.count):")
+            for e in r.errors.prefix(20) { Output.line("    \(e.path): \(e.reason)") }
+            if r.errors.count > 20 { Output.line("    … and \(r.errors.count - 20) more (use --json for all)") }
+        }
+    }
+}

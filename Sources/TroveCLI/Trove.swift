@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// The `trove` command.
+@main
+struct Trove: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "trove",
+        abstract: "A content-addressed, deduplicating store for documentation and build outputs.",
+        discussion: """
+        Exit codes: 0 success; 1 store or repository error (missing version, corrupt object);
+        3 partial publish (some media types failed and kept their previous content);
+        64 bad command line or config; 65 bad input (nothing was switched); 69 store unreachable.
+        """,
+        version: version,
+        subcommands: [PublishCommand.self, LsCommand.self, CatCommand.self, ExportCommand.self,
+                      StatsCommand.self, IndexCommand.self]
+    )
+}
+
+/// Shared run wrapper: logging set-up, one-line errors, exit codes.
+protocol TroveSubcommand: AsyncParsableCommand {
+    var global: GlobalOptions { get }
+    func execute(_ context: StoreContext) async throws -> ExitStatus
+}
+
+extension TroveSubcommand {
+    func run() async throws {
+        let verbose = global.verbose
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = verbose ? .debug : .warning
+            return h
+        }
+        let status: ExitStatus
+        do {
+            status = try await execute(try StoreContext(global))
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            Output.error(ErrorReport.message(for: error))
+            throw ExitCode(ErrorReport.status(for: error).rawValue)
+        }
+        if status != .ok { throw ExitCode(status.rawValue) }
+    }
+}
