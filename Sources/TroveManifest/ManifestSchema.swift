@@ -1,14 +1,18 @@
 /// The manifest's SQLite schema, format version 1. Documented in docs/storage-format.md;
 /// any change bumps `ManifestMetadata.currentFormatVersion`.
+///
+/// Digest columns carry no index: every build rewrites its whole chunk table, and 32 random bytes
+/// per index entry would nearly double the manifest. The writer keeps digests unique; readers that
+/// need lookup by digest (publish, gc) load the table into their own structures.
 enum ManifestSchema {
     static let create = """
     PRAGMA page_size = 4096;
     CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-    CREATE TABLE packs(id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE);
-    CREATE TABLE dictionaries(id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE);
+    CREATE TABLE packs(id INTEGER PRIMARY KEY, digest BLOB NOT NULL);
+    CREATE TABLE dictionaries(id INTEGER PRIMARY KEY, digest BLOB NOT NULL);
     CREATE TABLE chunks(
         id INTEGER PRIMARY KEY,
-        digest BLOB NOT NULL UNIQUE,
+        digest BLOB NOT NULL,
         raw_size INTEGER NOT NULL,
         stored_size INTEGER NOT NULL,
         codec INTEGER NOT NULL,

@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+import TroveContent
+import TroveManifest
+
+@Suite struct ManifestTests {
+    func tempDir() -> URL {
+        let u = FileManager.default.temporaryDirectory.appendingPathComponent("trove-manifest-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+        return u
+    }
+
+    func sampleTree() -> [(FileRecord, [ChunkRef])] {
+        let pack = Digest.sha256(Array("pack".utf8)), dict = Digest.sha256(Array("dict".utf8))
+        let c1 = ChunkRef(digest: Digest.sha256([1]), location: ChunkLocation(pack: pack, offset: 0, storedSize: 10, rawSize: 20, codec: .zstd, dictionary: nil))
+        let c2 = ChunkRef(digest: Digest.sha256([2]), location: ChunkLocation(pack: pack, offset: 10, storedSize: 5, rawSize: 9, codec: .zstdDictionary, dictionary: dict))
+        return [
+            (FileRecord(path: "html", kind: .dir, size: 0, mode: 0o755, contentType: nil, digest: nil, linkTarget: nil), []),
+            (FileRecord(path: "html/a b ü.html", kind: .file, size: 29, mode: 0o644, contentType: "text/html; charset=utf-8", digest: Digest.sha256([9]), linkTarget: nil), [c1, c2]),
+            (FileRecord(path: "html/empty", kind: .file, size: 0, mode: 0o600, contentType: nil, digest: Digest.sha256([UInt8]()), linkTarget: nil), []),
+            (FileRecord(path: "html/link", kind: .symlink, size: 8, mode: 0o777, contentType: nil, digest: nil, linkTarget: "a b ü.html"), []),
+            (FileRecord(path: "html/sub", kind: .dir, size: 0, mode: 0o755, contentType: nil, digest: nil, linkTarget: nil), []),
+            (FileRecord(path: "html/sub/x.css", kind: .file, size: 20, mode: 0o644, contentType: "text/css; charset=utf-8", digest: Digest.sha256([1]), linkTarget: nil), [c1]),
+        ]
+    }
+
+    func meta() -> ManifestMetadata {
+        var m = ManifestMetadata(project: "p", version: "v1", buildTime: "2026-01-01T00:00:00Z", toolVersion: "test", chunker: .default, dictionary: Digest.sha256(Array("dict".utf8)))
+        m.treeDigest = TreeDigest.compute(sampleTree().map(\.0))
+        return m
+    }
+
+    @Test func writeAndReadBack() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let bytes = try ManifestWriter.encode(tree: sampleTree(), metadata: meta(), directory: dir)
+        let path = dir.appendingPathComponent("m.sqlite").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let m = try Manifest(path: path, digest: Digest.sha256(bytes))
+        #expect(m.metadata.project == "p" && m.metadata.version == "v1")
+        #expect(m.metadata.fileCount == 3 && m.metadata.logicalBytes == 49 && m.metadata.chunkCount == 2)
+        #expect(m.metadata.treeDigest == meta().treeDigest)
+        let f = try #require(try m.file(at: "html/a b ü.html"))
+        #expect(f.size == 29 && f.contentType == "text/html; charset=utf-8")
+        let chunks = try m.chunks(of: f)
+        #expect(chunks.map(\.digest) == sampleTree()[1].1.map(\.digest))
+        #expect(chunks[1].location.dictionary == Digest.sha256(Array("dict".utf8)))
+        #expect(try m.file(at: "html/missing") == nil)
+        #expect(try m.file(at: "html/link")?.linkTarget == "a b ü.html")
+        #expect(try m.list(under: "html", recursive: false).map(\.path) == ["html/a b ü.html", "html/empty", "html/link", "html/sub"])
+        #expect(try m.list(under: "html/sub").map(\.path) == ["html/sub/x.css"])
+        #expect(try m.list().count == 6)
+        #expect(try m.referencedObjects().packs == [Digest.sha256(Array("pack".utf8))])
+    }
+
+    @Test func deterministicBytes() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let a = try ManifestWriter.encode(tree: sampleTree(), metadata: meta(), directory: dir)
+        let b = try ManifestWriter.encode(tree: sampleTree(), metadata: meta(), directory: dir)
+        #expect(a == b)
+        var other = meta()
+        other.buildTime = "2026-01-02T00:00:00Z"
+        #expect(try ManifestWriter.encode(tree: sampleTree(), metadata: other, directory: dir) != a)
+    }
+
+    @Test func queryableWithSqliteShell() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("m.sqlite").path
+        try Data(try ManifestWriter.encode(tree: sampleTree(), metadata: meta(), directory: dir)).write(to: URL(fileURLWithPath: path))
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        p.arguments = [path, "SELECT path, size FROM file_list WHERE kind = 'file'; SELECT count(*) FROM chunk_list;"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        p.waitUntilExit()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationStatus == 0)
+        #expect(text == "html/a b ü.html|29\nhtml/empty|0\nhtml/sub/x.css|20\n3\n")
+    }
+
+    @Test func rejectsOtherFormatVersionsAndGarbage() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var m = meta()
+        m.formatVersion = 99
+        let path = dir.appendingPathComponent("m.sqlite").path
+        try Data(try ManifestWriter.encode(tree: sampleTree(), metadata: m, directory: dir)).write(to: URL(fileURLWithPath: path))
+        #expect(throws: ManifestError.self) { try Manifest(path: path, digest: Digest.sha256([0])) }
+        let junk = dir.appendingPathComponent("junk.sqlite").path
+        try Data("not a database at all, just text".utf8).write(to: URL(fileURLWithPath: junk))
+        #expect(throws: (any Error).self) { try Manifest(path: junk, digest: Digest.sha256([0])) }
+    }
+
+    @Test func contentTypes() {
+        #expect(ContentTypes.forPath("html/index.html") == "text/html; charset=utf-8")
+        #expect(ContentTypes.forPath("a/b.WOFF2") == "font/woff2")
+        #expect(ContentTypes.forPath("Makefile") == "application/octet-stream")
+        #expect(ContentTypes.forPath(".hidden") == "application/octet-stream")
+    }
+}

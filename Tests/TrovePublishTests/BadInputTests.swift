@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+import TroveContent
+import TroveRepository
+import TroveStorage
+@testable import TrovePublish
+
+@Suite struct BadInputTests {
+    func mkfifo(_ path: String) { _ = Glibc.mkfifo(path, 0o644) }
+
+    func makeSocket(_ path: String) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])", path]
+        try p.run()
+        p.waitUntilExit()
+    }
+
+    @Test func specialFilesAndEscapingLinksFailWithoutSwitching() async throws {
+        let fx = try Fixture()
+        let good = fx.dir("good")
+        for i in 0..<10 { try fx.write(good, "p\(i).html", page(i, date: "old")) }
+        let v1 = try await fx.publish("p", "v", good)
+        #expect(v1.switched)
+
+        let bad = fx.dir("bad")
+        for i in 0..<10 { try fx.write(bad, "p\(i).html", page(i, date: "new")) }
+        mkfifo(bad + "/pipe")
+        try makeSocket(bad + "/sock")
+        try FileManager.default.createSymbolicLink(atPath: bad + "/escape", withDestinationPath: "../../etc/passwd")
+        try FileManager.default.createSymbolicLink(atPath: bad + "/absolute", withDestinationPath: "/etc/passwd")
+        let r = try await fx.publish("p", "v", bad)
+        #expect(!r.switched)
+        let failed = Dictionary(uniqueKeysWithValues: r.errors.map { ($0.path, $0.reason) })
+        #expect(failed["pipe"]?.contains("FIFO") == true)
+        #expect(failed["sock"]?.contains("socket") == true)
+        #expect(failed["escape"]?.contains("escapes the build tree") == true)
+        #expect(failed["absolute"]?.contains("absolute") == true)
+        // The previous version is untouched and still exports byte-identical.
+        #expect(try await fx.repository.ref("p", "v")?.ref.current.manifest.hex == v1.manifest)
+        #expect(try fx.identical(good, try await fx.export("p", "v")))
+    }
+
+    @Test func missingDirectoryIsAClearError() async throws {
+        let fx = try Fixture()
+        await #expect(throws: PathError.self) { _ = try await fx.publish("p", "v", fx.root.path + "/nope") }
+    }
+
+    @Test func invalidNamesAreRejected() async throws {
+        let fx = try Fixture()
+        let t = fx.dir("t")
+        await #expect(throws: NameError.self) { _ = try await fx.publish("../etc", "v", t) }
+        await #expect(throws: NameError.self) { _ = try await fx.publish("p", "v/../../x", t) }
+    }
+
+    @Test func readTheDocsLayoutPublishesMediaTypesIndependently() async throws {
+        let fx = try Fixture()
+        let b1 = fx.dir("b1")
+        for i in 0..<10 { try fx.write(b1, "html/p\(i).html", page(i, date: "1")) }
+        try fx.write(b1, "pdf/proj.pdf", pseudoRandom(1 << 20, seed: 3))
+        try fx.write(b1, "epub/proj.epub", pseudoRandom(200 << 10, seed: 4))
+        let r1 = try await fx.publish("p", "latest", b1)
+        #expect(r1.switched && r1.mediaTypes.allSatisfy { $0.status == .published })
+
+        // Build 2: html changes, pdf/ has an unpublishable FIFO, epub/ is gone.
+        let b2 = fx.dir("b2")
+        for i in 0..<10 { try fx.write(b2, "html/p\(i).html", page(i, date: "2")) }
+        try fx.write(b2, "pdf/proj.pdf", pseudoRandom(1 << 20, seed: 30))
+        mkfifo(b2 + "/pdf/stuck")
+        let r2 = try await fx.publish("p", "latest", b2)
+        #expect(r2.switched && r2.hasFailures)
+        let status = Dictionary(uniqueKeysWithValues: r2.mediaTypes.map { ($0.name, $0.status) })
+        #expect(status == ["html": .published, "pdf": .keptPrevious, "epub": .removed])
+        #expect(r2.errors.map(\.path) == ["pdf/stuck"])
+
+        let out = try await fx.export("p", "latest")
+        #expect(try fx.identical(b2 + "/html", out + "/html"))
+        #expect(try fx.identical(b1 + "/pdf", out + "/pdf")) // previous pdf kept
+        #expect(!FileManager.default.fileExists(atPath: out + "/epub"))
+        let m = try await fx.repository.openVersion("p", "latest")
+        #expect(m.metadata.carriedOver == ["pdf"])
+    }
+}
+
+@Suite struct CorruptionTests {
+    @Test func flippedByteInAPackFailsExportNamingTheDigest() async throws {
+        let fx = try Fixture()
+        let tree = fx.dir("tree")
+        try fx.write(tree, "html/index.html", page(1, date: "x"))
+        try fx.write(tree, "data.bin", pseudoRandom(300 << 10, seed: 8))
+        _ = try await fx.publish("p", "v", tree)
+        let packs = try fx.packFiles()
+        #expect(packs.count == 1)
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: packs[0])))
+        bytes[bytes.count / 3] ^= 0x01
+        try Data(bytes).write(to: URL(fileURLWithPath: packs[0]))
+
+        let dest = fx.root.appendingPathComponent("out").path
+        do {
+            let m = try await fx.repository.openVersion("p", "v")
+            _ = try await Exporter(repository: fx.repository).export(m, to: dest)
+            Issue.record("export of a corrupt pack succeeded")
+        } catch let e as RepositoryError {
+            let text = e.description
+            #expect(text.contains("corrupt chunk"))
+            // The message names a 64-hex digest.
+            let named = text.components(separatedBy: "corrupt chunk ").last.map { String($0.prefix(64)) } ?? ""
+            #expect(Digest(hex: named) != nil, "\(text)")
+        }
+        // No file with wrong bytes was left behind.
+        let left = (try? FileManager.default.subpathsOfDirectory(atPath: dest)) ?? []
+        for f in left where f.hasSuffix(".bin") || f.hasSuffix(".html") {
+            let out = try [UInt8](Data(contentsOf: URL(fileURLWithPath: dest + "/" + f)))
+            let orig = try [UInt8](Data(contentsOf: URL(fileURLWithPath: tree + "/" + f)))
+            #expect(out == orig)
+        }
+        #expect(!left.contains { $0.hasSuffix(".trove-tmp") })
+    }
+}

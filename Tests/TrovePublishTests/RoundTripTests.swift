@@ -1,0 +1,138 @@
+import Foundation
+import Testing
+import TroveContent
+import TroveManifest
+import TroveRepository
+@testable import TrovePublish
+
+@Suite struct RoundTripTests {
+    @Test func edgeCaseTreeExportsByteIdentical() async throws {
+        let fx = try Fixture()
+        let tree = fx.dir("tree")
+        try fx.write(tree, "empty", [])
+        try fx.write(tree, "dir with spaces/naïve café ☕.txt", "unicode and spaces\n")
+        try fx.write(tree, "run.sh", Array("#!/bin/sh\necho hi\n".utf8), mode: 0o755)
+        var deep = "d"
+        for i in 0..<40 { deep += "/level\(i)" }
+        try fx.write(tree, deep + "/bottom.html", page(1, date: "x"))
+        try fx.write(tree, "big.bin", pseudoRandom(200 << 20, seed: 5))
+        try fx.write(tree, "medium/text.txt", String(repeating: "a line of text that repeats\n", count: 100_000))
+        try FileManager.default.createDirectory(atPath: tree + "/empty-dir", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: tree + "/link-to-text", withDestinationPath: "medium/text.txt")
+        try FileManager.default.createSymbolicLink(atPath: tree + "/medium/up", withDestinationPath: "../run.sh")
+
+        let r = try await fx.publish("proj", "v1", tree)
+        #expect(r.switched && r.errors.isEmpty)
+        #expect(r.files == 6 && r.symlinks == 2)
+        let out = try await fx.export("proj", "v1")
+        #expect(try fx.identical(tree, out))
+    }
+
+    @Test func streamingChunkingMatchesWholeBufferChunking() async throws {
+        let fx = try Fixture()
+        let tree = fx.dir("tree")
+        let data = pseudoRandom(11 << 20 + 12345, seed: 77) // larger than the 4 MiB read window
+        try fx.write(tree, "f.bin", data)
+        _ = try await fx.publish("p", "v", tree)
+        let m = try await fx.repository.openVersion("p", "v")
+        let stored = try m.chunks(of: try #require(try m.file(at: "f.bin"))).map(\.location.rawSize)
+        let expected = data.withUnsafeBytes { FastCDC(.default).chunkLengths(of: $0) }
+        #expect(stored == expected)
+        #expect(try m.file(at: "f.bin")?.digest == Digest.sha256(data))
+    }
+
+    @Test func identicalTreeAsSecondVersionStoresNoNewChunks() async throws {
+        let fx = try Fixture()
+        let tree = fx.dir("tree")
+        for i in 0..<50 { try fx.write(tree, "html/p\(i).html", page(i, date: "2026-01-01")) }
+        try fx.write(tree, "pdf/doc.pdf", pseudoRandom(3 << 20, seed: 1))
+        let first = try await fx.publish("p", "v1", tree)
+        #expect(first.newChunks > 0)
+        let second = try await fx.publish("p", "v2", tree)
+        #expect(second.switched)
+        #expect(second.newChunks == 0 && second.packs == 0 && second.newBytes == 0)
+        #expect(try fx.identical(tree, try await fx.export("p", "v2")))
+    }
+
+    @Test func republishingIdenticalContentWritesNothing() async throws {
+        let fx = try Fixture()
+        let tree = fx.dir("tree")
+        for i in 0..<20 { try fx.write(tree, "html/p\(i).html", page(i, date: "2026-01-01")) }
+        let first = try await fx.publish("p", "v1", tree)
+        let putsBefore = fx.metered.snapshot.puts
+        let again = try await fx.publish("p", "v1", tree)
+        #expect(again.unchanged && !again.switched && again.manifest == first.manifest)
+        #expect(fx.metered.snapshot.puts == putsBefore)
+    }
+
+    @Test func oneLineChangedInA50MiBTextFileStoresFewChunks() async throws {
+        let fx = try Fixture()
+        let tree = fx.dir("tree")
+        var lines: [String] = []
+        for i in 0..<1_400_000 { lines.append("line \(i): \(i &* 2654435761 % 1_000_003) lorem ipsum dolor") }
+        let text = lines.joined(separator: "\n")
+        try fx.write(tree, "big.txt", text)
+        #expect(text.utf8.count > 45 << 20)
+        let first = try await fx.publish("p", "v", tree)
+        lines[700_000] = "line 700000: THIS LINE WAS EDITED"
+        try fx.write(tree, "big.txt", lines.joined(separator: "\n"))
+        let second = try await fx.publish("p", "v", tree)
+        #expect(second.switched)
+        #expect(second.newChunks >= 1 && second.newChunks <= 3, "new chunks: \(second.newChunks) of \(first.chunks)")
+        #expect(try fx.identical(tree, try await fx.export("p", "v")))
+    }
+
+    @Test func footerDateChangeOnEveryPageStoresASmallFraction() async throws {
+        let fx = try Fixture()
+        let tree = fx.dir("tree")
+        for i in 0..<300 { try fx.write(tree, "html/p\(i).html", page(i, date: "January 1, 2026")) }
+        let first = try await fx.publish("p", "latest", tree)
+        for i in 0..<300 { try fx.write(tree, "html/p\(i).html", page(i, date: "January 2, 2026")) }
+        let second = try await fx.publish("p", "latest", tree)
+        let fraction = Double(second.newStoredBytes) / Double(first.newStoredBytes)
+        print("footer rebuild: \(second.newChunks) new chunks, \(second.newStoredBytes) of \(first.newStoredBytes) stored bytes (\(String(format: "%.1f", fraction * 100))%)")
+        #expect(second.newChunks == 300) // one small chunk per page
+        #expect(fraction < 0.2)
+        #expect(second.newStoredBytes / 300 < 1536, "\(second.newStoredBytes / 300) new stored bytes per page")
+        #expect(try fx.identical(tree, try await fx.export("p", "latest")))
+    }
+
+    @Test func concurrentPublishesOfOneVersionLeaveOneCompleteManifest() async throws {
+        let fx = try Fixture()
+        let a = fx.dir("a"), b = fx.dir("b")
+        for i in 0..<30 {
+            try fx.write(a, "html/p\(i).html", page(i, date: "A"))
+            try fx.write(b, "html/p\(i).html", page(i, date: "B"))
+        }
+        async let ra = fx.publish("p", "v", a)
+        async let rb = fx.publish("p", "v", b)
+        let (x, y) = try await (ra, rb)
+        #expect(x.switched && y.switched)
+        let ref = try #require(try await fx.repository.ref("p", "v"))
+        let names = Set([x.manifest, y.manifest].compactMap { $0 })
+        #expect(names.contains(ref.ref.current.manifest.hex))
+        #expect(ref.ref.history.count == 1 && names.contains(ref.ref.history[0].manifest.hex))
+        let out = try await fx.export("p", "v")
+        #expect(try fx.identical(a, out) || (try fx.identical(b, out)))
+    }
+
+    @Test func sharedIndexDedupsAcrossProjects() async throws {
+        let fx = try Fixture()
+        let theme = pseudoRandom(300 << 10, seed: 99)
+        var trees: [String] = []
+        for (n, name) in ["alpha", "beta", "gamma"].enumerated() {
+            let t = fx.dir(name)
+            try fx.write(t, "html/_static/theme.js", theme)
+            try fx.write(t, "html/index.html", page(n, date: name))
+            trees.append(t)
+        }
+        _ = try await fx.publish("alpha", "v1", trees[0])
+        let beta = try await fx.publish("beta", "v1", trees[1])
+        #expect(beta.newBytes >= theme.count) // no index yet: stored again, never lost
+        let shared = try await SharedIndex.rebuild(in: fx.repository, toolVersion: "test")
+        #expect(shared > 0)
+        let gamma = try await fx.publish("gamma", "v1", trees[2])
+        #expect(gamma.newBytes < theme.count / 4, "gamma stored \(gamma.newBytes) new bytes")
+        #expect(try fx.identical(trees[2], try await fx.export("gamma", "v1")))
+    }
+}
