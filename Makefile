@@ -1,0 +1,43 @@
+# Trove — the two commands a newcomer needs:
+#   make demo   install what is missing, build, publish a sample site to a local store and serve it
+#   make test   install what is missing, build, run every test (S3 tests against a local moto server)
+SWIFT    ?= swift
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PKGS := libssl-dev libzstd-dev libsqlite3-dev libcurl4-openssl-dev pkg-config sqlite3 zstd curl python3-pip
+PY_PKGS  := moto[server] boto3 werkzeug flask
+
+.PHONY: all deps pydeps build release demo test bench clean
+
+all: build
+
+# System libraries and tools (Debian packages), installed only when missing.
+deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@command -v $(SWIFT) >/dev/null || { echo "swift not found: install the Swift 6 toolchain"; exit 1; }
+
+# Python packages the tests use (moto's S3 server, botocore for SigV4 cross-checks).
+pydeps:
+	@python3 -c "import moto, boto3, werkzeug, flask" 2>/dev/null || python3 -m pip install -q $(PY_PKGS)
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product trove
+
+demo: release
+	TROVE=.build/release/trove scripts/demo.sh
+
+test: deps pydeps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+bench: release
+	bench/run.sh
+
+clean:
+	rm -rf .build .demo
