@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "TroveStorageTests", dependencies: ["TroveStorage", "TroveContent", "BlobStoreConformance"]),
         .testTarget(name: "TroveManifestTests", dependencies: ["TroveManifest", "TroveContent"]),
         .testTarget(name: "TrovePublishTests", dependencies: ["TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
-        .testTarget(name: "TroveS3Tests", dependencies: ["TroveS3", "TroveStorage", "BlobStoreConformance"]),
+        .testTarget(name: "TroveS3Tests", dependencies: ["TroveS3", "TroveStorage", "BlobStoreConformance"], exclude: ["Fixtures"]),
         .testTarget(name: "TroveCLITests", dependencies: ["TroveContent"]),
     ],
     swiftLanguageModes: [.v6]
