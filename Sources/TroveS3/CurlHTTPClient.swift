@@ -39,7 +39,7 @@ public struct HTTPResponse: Sendable {
 /// The description names the server's origin (scheme, host, port) and the cause, never headers.
 public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
     public enum Kind: Sendable, Equatable {
-        case cannotConnect, cannotResolve, timedOut, connectionLost, tls, responseTooLarge, cancelled, shutdown, other
+        case cannotConnect, cannotResolve, timedOut, connectionLost, tls, responseTooLarge, shutdown, other
     }
 
     public var kind: Kind
@@ -57,11 +57,11 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
         self.curlCode = curlCode
     }
 
-    /// Whether trying again later may succeed (every network fault; not cancellation or misuse).
+    /// Whether trying again later may succeed (every network fault; not TLS failures or misuse).
     public var isTransient: Bool {
         switch kind {
         case .cannotConnect, .cannotResolve, .timedOut, .connectionLost, .other: true
-        case .tls, .responseTooLarge, .cancelled, .shutdown: false
+        case .tls, .responseTooLarge, .shutdown: false
         }
     }
 
@@ -73,7 +73,6 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
         case .connectionLost: "connection to \(origin) lost: \(reason)"
         case .tls: "TLS failure talking to \(origin): \(reason)"
         case .responseTooLarge: "response from \(origin) too large: \(reason)"
-        case .cancelled: "request to \(origin) cancelled"
         case .shutdown: "HTTP client shut down before the request to \(origin) finished"
         case .other: "request to \(origin) failed: \(reason)"
         }
@@ -117,7 +116,8 @@ public final class CurlHTTPClient: Sendable {
     deinit { engine.shutdown() }
 
     /// Sends a request and returns the complete response, whatever its status. Throws
-    /// `HTTPClientError` when no response arrived, or `CancellationError` when the task was cancelled.
+    /// `HTTPClientError` when no response arrived, or `CancellationError` when the task was cancelled
+    /// (the transfer is then aborted at once).
     public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
         try Task.checkCancellation()
         let transfer = CurlTransfer(request: request)
@@ -246,7 +246,7 @@ final class CurlEngine: @unchecked Sendable {
                 cancelled.removeAll()
                 return (take, c, stopping)
             }
-            for t in cancels { abort(t, HTTPClientError(kind: .cancelled, origin: t.origin, reason: "cancelled")) }
+            for t in cancels { abort(t, CancellationError()) }
             if stop { break }
             for t in starts { begin(t) }
             curl_multi_perform(multi, &running)

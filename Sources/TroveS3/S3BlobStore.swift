@@ -233,7 +233,6 @@ public struct S3BlobStore: BlobStore {
             return response
         } catch let error as HTTPClientError {
             logger.debug("s3 request failed", metadata: ["method": "\(method)", "path": "\(signed.canonicalURI)", "error": "\(error)"])
-            if error.kind == .cancelled { throw CancellationError() }
             throw S3ErrorMapping.map(error)
         }
     }

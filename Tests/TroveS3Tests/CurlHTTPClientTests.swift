@@ -37,6 +37,6 @@ import TroveS3
             for i in 0..<64 { g.addTask { try await client.send("GET", "\(moto.endpoint)/\(Moto.bucket)/k\(i)").status } }
             return try await g.reduce(into: [Int]()) { $0.append($1) }
         }
-        #expect(statuses.count == 64 && statuses.allSatisfy { $0 >= 400 && $0 < 500 })
+        #expect(statuses.count == 64 && statuses.allSatisfy { $0 >= 400 && $0 < 500 }, "\(statuses)")
     }
 }

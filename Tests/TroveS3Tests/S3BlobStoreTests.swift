@@ -20,12 +20,12 @@ import TroveStorage
         try await BlobStoreConformance.run(store)
         let stats = try await FaultProxy.stats(proxy)
         let requests = stats["requests"] ?? 0, faults = stats["faults"] ?? 0
-        #expect(requests > 2000)
+        #expect(requests > 1400)
         #expect(Double(faults) > Double(requests) * 0.2 && Double(faults) < Double(requests) * 0.3, "\(stats)")
         for kind in ["500", "503", "reset-before", "reset-mid", "apply-then-500"] { #expect((stats[kind] ?? 0) > 0, "no \(kind) fault injected: \(stats)") }
     }
 
-    @Test func stalledTransfersAreTransientAndRetried() async throws {
+    @Test func stalledTransfersAreTransient() async throws {
         let proxy = try await FaultProxy.start(failRate: 1.0, faults: "stall,stall-mid", stallSeconds: 4)
         defer { proxy.stop() }
         let moto = try await Moto.shared()

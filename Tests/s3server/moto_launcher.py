@@ -16,6 +16,8 @@ moto 5.x gaps closed here, so the tests reject what AWS rejects:
     threaded) and drops that header, so connection reuse is exercised.
   * moto checks If-Match / If-None-Match and then writes in two steps, so racing conditional writers
     can both win. The wrapper serialises writes (PUT/POST/DELETE) so the check and the write are atomic.
+  * with auth on, moto answers a request without an Authorization header with 500 (a KeyError);
+    the wrapper answers 403 AccessDenied, as S3 does for anonymous requests to a private bucket.
   * moto may store an empty body when the content type is a form type; the wrapper rejects such PUTs
     (clients must send application/octet-stream).
 """
@@ -31,6 +33,7 @@ import threading
 
 _local = threading.local()
 _write_lock = threading.Lock()
+AUTH = {"on": False}
 
 
 def s3_error(start_response, status, code, message):
@@ -57,6 +60,8 @@ class Guard:
         environ["CONTENT_LENGTH"] = str(len(body))
 
         if not environ.get("PATH_INFO", "").startswith("/moto-api"):
+            if AUTH["on"] and "HTTP_AUTHORIZATION" not in environ and "X-Amz-Credential" not in environ.get("QUERY_STRING", ""):
+                return s3_error(start_response, "403 Forbidden", "AccessDenied", "Anonymous access is denied.")
             declared = environ.get("HTTP_X_AMZ_CONTENT_SHA256")
             if declared and not declared.startswith(("UNSIGNED-PAYLOAD", "STREAMING-")):
                 if declared.lower() != hashlib.sha256(body).hexdigest():
@@ -145,6 +150,7 @@ def main():
         req = urllib.request.Request(f"{endpoint}/moto-api/reset-auth", data=b"0", method="POST",
                                      headers={"Content-Type": "text/plain"})
         urllib.request.urlopen(req).read()
+        AUTH["on"] = True
 
     print(json.dumps({"port": port, "endpoint": endpoint, "access_key_id": key["AccessKeyId"],
                       "secret_access_key": key["SecretAccessKey"], "buckets": args.bucket}), flush=True)
