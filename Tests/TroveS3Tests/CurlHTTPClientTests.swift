@@ -40,3 +40,16 @@ import TroveS3
         #expect(statuses.count == 64 && statuses.allSatisfy { $0 >= 400 && $0 < 500 }, "\(statuses)")
     }
 }
+
+@Suite struct TestServerHelperTests {
+    /// When the Python side cannot start (no python3, no moto), the S3 tests fail with an install hint
+    /// rather than skipping.
+    @Test func missingHelperFailsLoudly() async throws {
+        do {
+            _ = try await PythonService.start("no_such_helper.py", [])
+            Issue.record("a missing helper started")
+        } catch let e as TestServerError {
+            #expect(e.description.contains("did not start") && e.description.contains("pip install 'moto[server]'"), "\(e)")
+        }
+    }
+}

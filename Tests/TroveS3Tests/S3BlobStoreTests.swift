@@ -138,6 +138,7 @@ import TroveStorage
     @Test func manyConcurrentRequestsReuseConnections() async throws {
         let moto = try await Moto.shared()
         let store = try Moto.store(moto, options: "&max_connections=8")
+        let before = try await Moto.stats(moto)
         try await withThrowingTaskGroup(of: Void.self) { g in
             for i in 0..<200 { g.addTask { try await store.put(try ObjectKey("c/\(i)"), Array(String(i).utf8)) } }
             try await g.waitForAll()
@@ -150,6 +151,11 @@ import TroveStorage
         }
         #expect(sums == (0..<200).reduce(0) { $0 + String($1).utf8.count })
         try await store.delete(all.map(\.key))
+        let after = try await Moto.stats(moto)
+        let requests = after["requests", default: 0] - before["requests", default: 0]
+        let connections = after["connections", default: 0] - before["connections", default: 0]
+        // 400+ requests of this test (others may run alongside); kept-alive connections carry them.
+        #expect(requests >= 400 && connections < requests / 4, "\(connections) connections for \(requests) requests")
     }
 
     /// The description of the error `body` throws.

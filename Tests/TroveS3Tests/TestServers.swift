@@ -101,6 +101,12 @@ enum Moto {
         ])
     }
 
+    /// The launcher's connection and request counters.
+    static func stats(_ moto: PythonService) async throws -> [String: Int] {
+        let r = try await CurlHTTPClient().send("GET", moto.endpoint + "/__launcher/stats")
+        return (try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Int]) ?? [:]
+    }
+
     static func secret(_ moto: PythonService) -> String { moto.info["secret_access_key"] as! String }
 
     /// A store on the test bucket under a fresh prefix, through `endpoint` (moto's, or a proxy's).

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Runs moto's S3 server on loopback for Trove's tests, with request signatures verified.
 
+GET /__launcher/stats answers {"connections": N, "requests": M} (counted by the launcher itself).
+
 Prints one JSON line on stdout once ready:
   {"port": N, "endpoint": "http://127.0.0.1:N", "access_key_id": "...", "secret_access_key": "...",
    "buckets": [...]}
@@ -12,8 +14,9 @@ moto 5.x gaps closed here, so the tests reject what AWS rejects:
     the raw request target (werkzeug's RAW_URI) to moto's signature check.
   * moto never checks x-amz-content-sha256, Content-MD5 or x-amz-checksum-sha256 against the body.
     The wrapper does, and answers 400 XAmzContentSHA256Mismatch / BadDigest like S3.
-  * moto answers with `Connection: close`; the wrapper serves HTTP/1.1 keep-alive (werkzeug,
-    threaded) and drops that header, so connection reuse is exercised.
+  * moto's server (werkzeug's dev server) answers every request with `Connection: close`. The
+    launcher serves moto's WSGI app from its own small threaded HTTP/1.1 keep-alive server
+    (KeepAliveWSGIHandler below), so clients' connection reuse is exercised.
   * moto checks If-Match / If-None-Match and then writes in two steps, so racing conditional writers
     can both win. The wrapper serialises writes (PUT/POST/DELETE) so the check and the write are atomic.
   * with auth on, moto answers a request without an Authorization header with 500 (a KeyError);
@@ -30,6 +33,8 @@ import os
 import signal
 import sys
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote_to_bytes
 
 _local = threading.local()
 _write_lock = threading.Lock()
@@ -90,6 +95,107 @@ class Guard:
         return self.app(environ, start)
 
 
+class KeepAliveWSGIHandler(BaseHTTPRequestHandler):
+    """Serves a WSGI app over HTTP/1.1 with keep-alive (werkzeug's dev server always closes)."""
+
+    protocol_version = "HTTP/1.1"
+    app = None
+    stats = {"connections": 0, "requests": 0}
+    stats_lock = threading.Lock()
+
+    def setup(self):
+        super().setup()
+        with self.stats_lock:
+            self.stats["connections"] += 1
+
+    def log_message(self, *a):  # quiet: tests read only stdout
+        pass
+
+    def handle_any(self):
+        with self.stats_lock:
+            self.stats["requests"] += 1
+            snapshot = json.dumps(self.stats).encode()
+        if self.path == "/__launcher/stats":  # connection and request counts, for reuse tests
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response_only(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(snapshot)))
+            self.end_headers()
+            self.wfile.write(snapshot)
+            return
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                body += self.rfile.read(size)
+                self.rfile.readline()
+        else:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        path, _, query = self.path.partition("?")
+        environ = {
+            "REQUEST_METHOD": self.command,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
+            "QUERY_STRING": query,
+            "RAW_URI": self.path,
+            "REQUEST_URI": self.path,
+            "SERVER_NAME": self.server.server_address[0],
+            "SERVER_PORT": str(self.server.server_address[1]),
+            "SERVER_PROTOCOL": self.request_version,
+            "REMOTE_ADDR": self.client_address[0],
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+        }
+        if "Content-Type" in self.headers:
+            environ["CONTENT_TYPE"] = self.headers["Content-Type"]
+        for k, v in self.headers.items():
+            name = "HTTP_" + k.upper().replace("-", "_")
+            if name not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                environ[name] = v if name not in environ else environ[name] + "," + v
+        status_headers = []
+
+        def start_response(status, headers, exc_info=None):
+            status_headers[:] = [status, headers]
+            return lambda data: None
+
+        result = self.app(environ, start_response)
+        try:
+            data = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        status, headers = status_headers
+        code, _, reason = status.partition(" ")
+        self.send_response_only(int(code), reason)
+        has_length = False
+        for k, v in headers:
+            lk = k.lower()
+            if lk in ("connection", "transfer-encoding", "keep-alive"):
+                continue
+            if lk == "content-length":
+                if self.command != "HEAD":
+                    continue
+                has_length = True
+            self.send_header(k, v)
+        if self.command != "HEAD" or not has_length:
+            self.send_header("Content-Length", str(len(data) if self.command != "HEAD" else 0))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
+
+
 def patch_moto_signature_check():
     from moto.iam import access_control
 
@@ -114,7 +220,6 @@ def main():
 
     try:
         import boto3
-        from werkzeug.serving import WSGIRequestHandler, make_server
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     except ImportError as e:
         print(f"moto_launcher: {e}: install with pip install 'moto[server]' boto3", file=sys.stderr)
@@ -122,14 +227,9 @@ def main():
 
     patch_moto_signature_check()
 
-    class Handler(WSGIRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_request(self, *a, **k):  # quiet: tests read only stdout
-            pass
-
-    app = Guard(DomainDispatcherApplication(create_backend_app))
-    server = make_server(args.host, args.port, app, threaded=True, request_handler=Handler)
+    KeepAliveWSGIHandler.app = Guard(DomainDispatcherApplication(create_backend_app))
+    ThreadingHTTPServer.daemon_threads = True
+    server = ThreadingHTTPServer((args.host, args.port), KeepAliveWSGIHandler)
     port = server.server_address[1]
     endpoint = f"http://{args.host}:{port}"
     threading.Thread(target=server.serve_forever, daemon=True).start()
