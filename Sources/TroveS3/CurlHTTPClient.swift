@@ -188,7 +188,8 @@ final class CurlEngine: @unchecked Sendable {
     private var pending: [CurlTransfer] = []
     private var cancelled: [CurlTransfer] = []
     private var stopping = false
-    private var started = false
+    /// Set (under `lock`) once the multi handle is freed, so no late wakeup touches it.
+    private var closed = false
     private let multi: UnsafeMutableRawPointer
 
     // I/O thread only.
@@ -221,17 +222,22 @@ final class CurlEngine: @unchecked Sendable {
             continuation.resume(throwing: HTTPClientError(kind: .shutdown, origin: t.origin, reason: "shut down"))
             return
         }
-        curl_multi_wakeup(multi)
+        wake()
     }
 
     func cancel(_ t: CurlTransfer) {
-        lock.withLock { cancelled.append(t) }
-        curl_multi_wakeup(multi)
+        lock.withLock { if !closed { cancelled.append(t) } }
+        wake()
     }
 
     func shutdown() {
         lock.withLock { stopping = true }
-        curl_multi_wakeup(multi)
+        wake()
+    }
+
+    /// Interrupts `curl_multi_poll` (thread-safe in libcurl), unless the handle is already gone.
+    private func wake() {
+        lock.withLock { if !closed { _ = curl_multi_wakeup(multi) } }
     }
 
     private func run() {
@@ -263,7 +269,10 @@ final class CurlEngine: @unchecked Sendable {
         for t in Array(active.values) { abort(t, HTTPClientError(kind: .shutdown, origin: t.origin, reason: "shut down")) }
         for h in idleHandles { curl_easy_cleanup(h) }
         idleHandles.removeAll()
-        curl_multi_cleanup(multi)
+        lock.withLock {
+            closed = true
+            curl_multi_cleanup(multi)
+        }
     }
 
     /// Removes a transfer whether it is running or still queued, failing its caller.

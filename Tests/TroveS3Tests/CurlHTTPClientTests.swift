@@ -14,6 +14,19 @@ import TroveS3
         }
     }
 
+    @Test func shutdownFailsRequestsCleanly() async throws {
+        let client = CurlHTTPClient()
+        client.shutdown()
+        client.shutdown()
+        try await Task.sleep(for: .milliseconds(50))
+        do {
+            _ = try await client.send("GET", "http://127.0.0.1:1/")
+            Issue.record("a request on a shut-down client ran")
+        } catch let e as HTTPClientError {
+            #expect(e.kind == .shutdown && !e.isTransient)
+        }
+    }
+
     @Test func cancellationAbortsAStalledTransfer() async throws {
         let proxy = try await FaultProxy.start(failRate: 1.0, faults: "stall", stallSeconds: 20)
         defer { proxy.stop() }
