@@ -35,6 +35,11 @@ let package = Package(
         .target(name: "TroveRepository", dependencies: ["TroveContent", "TroveStorage", "TroveManifest"]),
         // Feature: publishing a build tree.
         .target(name: "TrovePublish", dependencies: ["TroveContent", "TroveStorage", "TroveManifest", "TroveRepository"]),
+        // Feature: S3-compatible object storage over libcurl, with its own SigV4 signer.
+        .target(name: "TroveS3", dependencies: [
+            "TroveStorage", "TroveContent", "CCurl", "CCrypto",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The `trove` command.
         .executableTarget(name: "TroveCLI", dependencies: [
             "TroveContent", "TroveStorage", "TroveManifest", "TroveRepository", "TrovePublish",
@@ -50,6 +55,7 @@ let package = Package(
         .testTarget(name: "TroveStorageTests", dependencies: ["TroveStorage", "TroveContent", "BlobStoreConformance"]),
         .testTarget(name: "TroveManifestTests", dependencies: ["TroveManifest", "TroveContent"]),
         .testTarget(name: "TrovePublishTests", dependencies: ["TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
+        .testTarget(name: "TroveS3Tests", dependencies: ["TroveS3", "TroveStorage", "BlobStoreConformance"], exclude: ["Fixtures"]),
         .testTarget(name: "TroveCLITests", dependencies: ["TroveContent"]),
     ],
     swiftLanguageModes: [.v6]
