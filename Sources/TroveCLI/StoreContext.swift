@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import TroveRepository
+import TroveS3
 import TroveStorage
 
 /// The opened store for one command: config layered over defaults, the backend wrapped in the
@@ -12,7 +13,11 @@ struct StoreContext {
     let repository: Repository
 
     /// Scheme openers beyond `file` and `memory`; feature modules add theirs here.
-    nonisolated(unsafe) static var registry = StoreRegistry()
+    static let registry: StoreRegistry = {
+        var r = StoreRegistry()
+        S3BlobStore.register(in: &r)
+        return r
+    }()
 
     init(_ options: GlobalOptions) throws {
         environment = ProcessInfo.processInfo.environment
