@@ -48,6 +48,9 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
 
+        // Benchmarks of the hot loops against this machine's limits (bench/run.sh; docs/benchmarks.md).
+        .executableTarget(name: "trove-bench", dependencies: ["TroveContent"], path: "bench/TroveBench"),
+
         // The one conformance suite every BlobStore backend runs (test-only).
         .target(name: "BlobStoreConformance", dependencies: ["TroveStorage"], path: "Tests/Support/BlobStoreConformance"),
 
