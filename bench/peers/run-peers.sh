@@ -51,7 +51,8 @@ echo -e "tool\tstep\ttree_bytes\tstored_bytes\tincrement_bytes\twall_s" > "$TSV"
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
-dusb() { du -sb "$1" | cut -f1; }
+dusb() { du -sb "$1" | cut -f1; }                                     # repo on disk
+fbytes() { find "$1" -type f -printf '%s\n' | awk '{s+=$1} END{print s+0}'; }  # file bytes of a tree
 
 record() {  # tool step tree_bytes stored prev_stored wall
   echo -e "$1\t$2\t$3\t$4\t$(( $4 - $5 ))\t$6" >> "$TSV"
@@ -69,7 +70,7 @@ if [[ " $TOOLS " == *" restic "* ]]; then
     ( cd "$CORPUS/$s" && restic backup -q --compression auto --host bench --tag "$s" . )
     w=$(elapsed "$t" "$(now)")
     cur=$(dusb "$RESTIC_REPOSITORY")
-    record restic "$s" "$(dusb "$CORPUS/$s")" "$cur" "$prev" "$w"
+    record restic "$s" "$(fbytes "$CORPUS/$s")" "$cur" "$prev" "$w"
     prev=$cur
   done
   restic version | sed 's/^/[peers] /'
@@ -87,7 +88,7 @@ if [[ " $TOOLS " == *" borg "* ]]; then
     ( cd "$CORPUS/$s" && borg create --compression zstd,3 "::$s" . )
     w=$(elapsed "$t" "$(now)")
     cur=$(dusb "$BORG_REPO")
-    record borg "$s" "$(dusb "$CORPUS/$s")" "$cur" "$prev" "$w"
+    record borg "$s" "$(fbytes "$CORPUS/$s")" "$cur" "$prev" "$w"
     prev=$cur
   done
   echo "[peers] $(borg --version)"
@@ -107,7 +108,7 @@ if [[ " $TOOLS " == *" rsync "* ]]; then
     sent=$(rsync -a --checksum --delete --stats "$CORPUS/$s/" "$d/" \
            | awk -F': ' '/^Total transferred file size/{gsub(/[ ,]|bytes/,"",$2); print $2}')
     w=$(elapsed "$t" "$(now)")
-    record rsync "$s" "$(dusb "$CORPUS/$s")" "$(( stored + sent ))" "$stored" "$w"
+    record rsync "$s" "$(fbytes "$CORPUS/$s")" "$(( stored + sent ))" "$stored" "$w"
     stored=$(( stored + sent ))
   done
   echo "[peers] $(rsync --version | head -1)"
