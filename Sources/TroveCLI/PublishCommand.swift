@@ -23,6 +23,7 @@ struct PublishCommand: TroveSubcommand {
     @Option(help: "Pack object size, e.g. 4MiB.") var packSize: String?
     @Option(help: "Minimum/average/maximum chunk size, e.g. 2KiB/8KiB/64KiB.") var chunkSize: String?
     @Flag(help: "Do not train a compression dictionary for a project that has none.") var noDictionary = false
+    @Flag(help: "Chunk zip archives (htmlzip, ePub) like any other file instead of at member boundaries.") var noZipAware = false
     @Option(help: "Build time to record (ISO 8601 or seconds since the epoch; default SOURCE_DATE_EPOCH or now).") var buildTime: String?
 
     func execute(_ ctx: StoreContext) async throws -> ExitStatus {
@@ -47,6 +48,7 @@ struct PublishCommand: TroveSubcommand {
             if let v = ctx.setting("publish.chunk_max").flatMap(ByteSize.parse) { o.chunker.maxSize = v }
         }
         do { try o.chunker.validate() } catch { throw CLIError.usage(error.description) }
+        o.zipAware = !noZipAware && (ctx.setting("publish.zip_aware").map { $0.lowercased() != "false" } ?? true)
         o.trainDictionary = !noDictionary && (ctx.setting("publish.dictionary").map { $0.lowercased() != "false" } ?? true)
         if let t = buildTime ?? ctx.environment["SOURCE_DATE_EPOCH"] {
             if let secs = Double(t) { o.buildTime = Date(timeIntervalSince1970: secs) }
@@ -89,6 +91,7 @@ enum PublishSummary {
         }
         Output.line("  files     \(Output.count(r.files)) (\(Output.bytes(r.logicalBytes))), \(Output.count(r.directories)) directories, \(Output.count(r.symlinks)) symlinks")
         Output.line("  chunks    \(Output.count(r.chunks)): \(Output.count(r.newChunks)) new (\(Output.bytes(r.newBytes)) → \(Output.bytes(r.newStoredBytes)) stored), \(Output.count(r.reusedChunks)) reused (\(Output.bytes(r.reusedBytes)))")
+        if r.containerFiles > 0 { Output.line("  zips      \(Output.count(r.containerFiles)) archives (\(Output.bytes(r.containerBytes))) cut at members: \(Output.bytes(r.containerReusedBytes)) reused") }
         Output.line("  stored    \(Output.count(r.packs)) packs (\(Output.bytes(r.packBytes))), manifest \(Output.bytes(r.manifestBytes)); dedup index \(Output.count(r.indexedChunks)) chunks")
         if let d = r.dictionary { Output.line("  dict      \(d.prefix(12))\(r.dictionaryTrained ? " (trained on this build)" : "")") }
         if r.mediaTypes.count > 1 || r.mediaTypes.first?.name != "." {

@@ -15,7 +15,7 @@ struct TroveConfig {
         "store": .string, "cache_dir": .string,
         "publish.jobs": .int, "publish.uploads": .int, "publish.pack_size": .size,
         "publish.chunk_min": .size, "publish.chunk_avg": .size, "publish.chunk_max": .size,
-        "publish.dictionary": .bool, "publish.index_versions": .int,
+        "publish.dictionary": .bool, "publish.index_versions": .int, "publish.zip_aware": .bool,
         "s3.endpoint": .string, "s3.region": .string, "s3.path_style": .bool, "s3.max_connections": .int,
         "s3.access_key_id": .string, "s3.secret_access_key": .string, "s3.session_token": .string,
         "retry.max_attempts": .int, "retry.timeout": .duration,

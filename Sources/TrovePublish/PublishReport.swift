@@ -42,6 +42,11 @@ public struct PublishReport: Codable, Sendable {
     public var newBytes = 0
     public var newStoredBytes = 0
     public var reusedBytes = 0
+    /// Zip archives (htmlzip, ePub, …) chunked at member boundaries, their bytes, and how many of those
+    /// bytes were already stored.
+    public var containerFiles = 0
+    public var containerBytes = 0
+    public var containerReusedBytes = 0
     public var packs = 0
     public var packBytes = 0
     public var manifestBytes = 0

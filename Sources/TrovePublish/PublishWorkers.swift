@@ -25,9 +25,11 @@ public final class PublishProgress: Sendable {
 /// Per-run counters, merged from the workers when they finish.
 struct WorkerStats {
     var chunks = 0, newChunks = 0, reusedChunks = 0, newBytes = 0, newStoredBytes = 0, reusedBytes = 0
+    var containerFiles = 0, containerBytes = 0, containerReusedBytes = 0
     mutating func merge(_ o: WorkerStats) {
         chunks += o.chunks; newChunks += o.newChunks; reusedChunks += o.reusedChunks
         newBytes += o.newBytes; newStoredBytes += o.newStoredBytes; reusedBytes += o.reusedBytes
+        containerFiles += o.containerFiles; containerBytes += o.containerBytes; containerReusedBytes += o.containerReusedBytes
     }
 }
 
@@ -44,6 +46,8 @@ final class PublishWorkers: @unchecked Sendable {
     let uploader: PackUploader
     let progress: PublishProgress
     let blockSize: Int
+    /// Cut zip archives (by content) at member boundaries; see `ZipBoundaries`.
+    let zipAware: Bool
 
     private let next = Atomic<Int>(0)
     private let claimed = Mutex<Set<Digest>>([])
@@ -52,7 +56,7 @@ final class PublishWorkers: @unchecked Sendable {
     private let outcomes: UnsafeMutableBufferPointer<FileOutcome?>
 
     init(root: String, files: [WalkEntry], index: ChunkIndex, chunker: FastCDC, dictionary: ZstdDictionary?,
-         uploader: PackUploader, progress: PublishProgress, blockSize: Int = 4 << 20) {
+         uploader: PackUploader, progress: PublishProgress, blockSize: Int = 4 << 20, zipAware: Bool = true) {
         self.root = root
         self.files = files
         self.index = index
@@ -61,6 +65,7 @@ final class PublishWorkers: @unchecked Sendable {
         self.uploader = uploader
         self.progress = progress
         self.blockSize = max(blockSize, chunker.parameters.maxSize * 2)
+        self.zipAware = zipAware
         outcomes = .allocate(capacity: files.count)
         outcomes.initialize(repeating: nil)
     }
@@ -122,6 +127,8 @@ final class PublishWorkers: @unchecked Sendable {
         var hasher: SHA256Hasher? = nil
         var total = 0
         var start = 0, end = 0, eof = false
+        // Forced cuts (file offsets) of a zip archive, read from its central directory before the first cut.
+        var forced: [Int]? = nil, nextForced = 0
         let base = buffer.baseAddress!
         while true {
             // Refill: slide the unconsumed tail to the front, then read until the buffer is full or EOF.
@@ -143,8 +150,19 @@ final class PublishWorkers: @unchecked Sendable {
                 }
             }
             if start == end { break }
-            let window = UnsafeRawBufferPointer(start: base + start, count: end - start)
-            guard let cut = chunker.nextCut(window, isFinal: eof) else { continue }
+            if zipAware && total == 0 && forced == nil && ZipBoundaries.looksLikeZip(UnsafeRawBufferPointer(start: base, count: end)) {
+                var st = stat()
+                forced = fstat(fd, &st) == 0 ? ZipBoundaries.cuts(fd: fd, fileSize: Int(st.st_size)) ?? [] : []
+                if forced?.isEmpty == false { stats.containerFiles += 1 }
+            }
+            var window = UnsafeRawBufferPointer(start: base + start, count: end - start)
+            var isFinal = eof
+            // A forced cut inside the window ends the chunk there at the latest (FastCDC may cut sooner).
+            if let f = forced, nextForced < f.count, f[nextForced] - total <= window.count {
+                window = UnsafeRawBufferPointer(start: base + start, count: f[nextForced] - total)
+                isFinal = true
+            }
+            guard let cut = chunker.nextCut(window, isFinal: isFinal) else { continue }
             let chunk = UnsafeRawBufferPointer(start: base + start, count: cut)
             start += cut
             total += cut
@@ -153,7 +171,12 @@ final class PublishWorkers: @unchecked Sendable {
             if hasher == nil && (start < end || !eof) { hasher = SHA256Hasher() }
             hasher?.update(chunk)
             chunks.append((d, cut))
-            store(d, chunk, compress: compress, compressed: compressed, compressor: compressor, stats: &stats)
+            let reused = store(d, chunk, compress: compress, compressed: compressed, compressor: compressor, stats: &stats)
+            if let f = forced, !f.isEmpty {
+                while nextForced < f.count && f[nextForced] <= total { nextForced += 1 }
+                stats.containerBytes += cut
+                if reused { stats.containerReusedBytes += cut }
+            }
         }
         let digest: Digest
         if chunks.count == 1 && hasher == nil { digest = chunks[0].0 }
@@ -162,14 +185,15 @@ final class PublishWorkers: @unchecked Sendable {
         return .stored(digest: digest, size: total, chunks: chunks)
     }
 
-    @inline(__always)
+    /// Stores a chunk unless the index or this run already has it; returns whether it was reused.
+    @inline(__always) @discardableResult
     private func store(_ d: Digest, _ chunk: UnsafeRawBufferPointer, compress: Bool, compressed: UnsafeMutableRawBufferPointer,
-                       compressor: borrowing ZstdCompressor, stats: inout WorkerStats) {
+                       compressor: borrowing ZstdCompressor, stats: inout WorkerStats) -> Bool {
         stats.chunks += 1
         if index.lookup(d) != nil || !claimed.withLock({ $0.insert(d).inserted }) {
             stats.reusedChunks += 1
             stats.reusedBytes += chunk.count
-            return
+            return true
         }
         stats.newChunks += 1
         stats.newBytes += chunk.count
@@ -183,6 +207,7 @@ final class PublishWorkers: @unchecked Sendable {
             stats.newStoredBytes += chunk.count
             uploader.add(digest: d, stored: chunk, rawSize: chunk.count, codec: .raw, dictionary: nil)
         }
+        return false
     }
 
     /// Formats whose content is already compressed: zstd would only burn CPU on them.

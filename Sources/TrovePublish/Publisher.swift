@@ -20,6 +20,9 @@ public struct PublishOptions: Sendable {
     /// Recorded as the build time (ISO 8601); default now. Fixed values make manifests reproducible.
     public var buildTime: Date? = nil
     public var toolVersion = "trove"
+    /// Cut zip archives (recognised by content: htmlzip, ePub, …) at member boundaries so unchanged
+    /// members dedup across rebuilds. Changes only where chunks are cut, never the stored bytes.
+    public var zipAware = true
 
     public init() {}
 }
@@ -97,7 +100,7 @@ public struct Publisher: Sendable {
         progress.bytesTotal.store(files.reduce(0) { $0 + $1.size }, ordering: .relaxed)
         let uploader = PackUploader(store: repository.store, targetSize: options.packSize, maxInFlight: options.uploads)
         let workers = PublishWorkers(root: root, files: files, index: index, chunker: FastCDC(options.chunker),
-                                     dictionary: dictionary, uploader: uploader, progress: progress)
+                                     dictionary: dictionary, uploader: uploader, progress: progress, zipAware: options.zipAware)
         let (outcomes, stats) = await workers.run(threads: options.threads)
         let uploaded = try await uploader.finish()
         report.packs = uploaded.packs
@@ -108,6 +111,9 @@ public struct Publisher: Sendable {
         report.newBytes = stats.newBytes
         report.newStoredBytes = stats.newStoredBytes
         report.reusedBytes = stats.reusedBytes
+        report.containerFiles = stats.containerFiles
+        report.containerBytes = stats.containerBytes
+        report.containerReusedBytes = stats.containerReusedBytes
         for case .failed(let e) in outcomes {
             report.errors.append(e)
             failedGroups.insert(layout.group(of: e.path))
