@@ -5,7 +5,7 @@ public struct ZstdError: Error, CustomStringConvertible {
     public let message: String
     public var description: String { "zstd: \(message)" }
     init(code: Int) { message = String(cString: ZSTD_getErrorName(code)) }
-    init(_ message: String) { self.message = message }
+    public init(_ message: String) { self.message = message }
 }
 
 /// A zstd dictionary, trained on a project's own content and stored once in the store under its digest.

@@ -95,10 +95,10 @@ public final class Repository: Sendable {
         if let m = manifests.withLock({ $0[digest] }) { return m }
         let path = manifestCachePath(digest)
         if !FileManager.default.fileExists(atPath: path) {
-            let bytes = try await store.get(StoreLayout.manifest(digest))
-            guard Digest.sha256(bytes) == digest else {
-                throw RepositoryError.corrupt("manifest \(digest.hex) does not match its digest")
-            }
+            let object = try await store.get(StoreLayout.manifest(digest))
+            let bytes: [UInt8]
+            do { bytes = try ManifestCodec.decode(object, digest: digest, name: "manifest \(digest.hex)") }
+            catch { throw RepositoryError.corrupt("\(error)") }
             try await cacheManifest(bytes, digest: digest)
         }
         let m = try Manifest(path: path, digest: digest)

@@ -10,8 +10,11 @@ import TroveStorage
 public enum SharedIndex {
     /// The index's chunks, or nil when the store has none yet.
     public static func load(from repository: Repository) async throws -> [(Digest, ChunkLocation)]? {
+        let object: [UInt8]
+        do { object = try await repository.store.get(StoreLayout.sharedIndex) } catch BlobStoreError.notFound { return nil }
         let bytes: [UInt8]
-        do { bytes = try await repository.store.get(StoreLayout.sharedIndex) } catch BlobStoreError.notFound { return nil }
+        do { bytes = try ManifestCodec.decode(object, digest: nil, name: StoreLayout.sharedIndex.rawValue) }
+        catch { throw RepositoryError.corrupt("\(error)") }
         let digest = Digest.sha256(bytes)
         let dir = repository.cacheDirectory.appendingPathComponent("index")
         let path = dir.appendingPathComponent("shared-\(digest.hex).sqlite").path
@@ -51,7 +54,7 @@ public enum SharedIndex {
                                     toolVersion: toolVersion, chunker: .default, dictionary: nil)
         let dir = repository.cacheDirectory.appendingPathComponent("index")
         let bytes = try await BlockingIO.run { try ManifestWriter.encode(tree: [(record, refs)], metadata: meta, directory: dir) }
-        try await repository.store.put(StoreLayout.sharedIndex, bytes)
+        try await repository.store.put(StoreLayout.sharedIndex, try ManifestCodec.encode(bytes))
         return refs.count
     }
 }

@@ -9,7 +9,9 @@ public struct StoreRegistry: Sendable {
     /// A registry that knows `file` and `memory`.
     public init() {
         register("file") { url, _ in
-            guard !url.path.isEmpty else { throw StoreURLError("file store URL needs a path: file:///var/lib/trove") }
+            guard !url.path.isEmpty, (url.host ?? "").isEmpty || url.host == "localhost" else {
+                throw StoreURLError("file store URL needs an absolute path with three slashes, e.g. file:///var/lib/trove (got file://\(url.host ?? "")\(url.path))")
+            }
             return try LocalBlobStore(root: URL(fileURLWithPath: url.percentEncodedPath.removingPercentEncoding ?? url.path))
         }
         register("memory") { _, _ in MemoryBlobStore() }

@@ -101,3 +101,21 @@ import TroveManifest
         #expect(ContentTypes.forPath(".hidden") == "application/octet-stream")
     }
 }
+
+@Suite struct ManifestCodecTests {
+    @Test func roundTripAndVerification() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trove-mc-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sqlite = try ManifestWriter.encode(tree: ManifestTests().sampleTree(), metadata: ManifestTests().meta(), directory: dir)
+        let digest = Digest.sha256(sqlite)
+        let object = try ManifestCodec.encode(sqlite)
+        #expect(object.count < sqlite.count / 2)
+        #expect(try ManifestCodec.decode(object, digest: digest, name: "m") == sqlite)
+        #expect(try ManifestCodec.decode(sqlite, digest: digest, name: "m") == sqlite) // plain SQLite accepted
+        #expect(throws: ManifestError.self) { try ManifestCodec.decode(object, digest: Digest.sha256([1]), name: "m") }
+        var flipped = object
+        flipped[flipped.count / 2] ^= 0x40
+        #expect(throws: ManifestError.self) { try ManifestCodec.decode(flipped, digest: nil, name: "m") } // frame checksum
+        #expect(throws: ManifestError.self) { try ManifestCodec.decode(Array("garbage".utf8), digest: nil, name: "m") }
+    }
+}

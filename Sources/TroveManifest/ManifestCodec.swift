@@ -1,0 +1,48 @@
+import TroveContent
+import CZstd
+
+/// How manifests (and the shared index) are stored as objects: the SQLite file compressed as one zstd
+/// frame. A manifest is named by the SHA-256 of its *uncompressed* SQLite bytes, so the name identifies
+/// the content whatever the compression; readers decompress, then verify the digest.
+///
+/// Digests dominate a manifest and do not compress, but SQLite's page slack and repeated row structure
+/// do: stored manifests are about half the size of the database files.
+public enum ManifestCodec {
+    static let sqliteMagic = Array("SQLite format 3\u{0}".utf8)
+    /// High ratio matters more than speed here: a manifest is written once and read by every serve node.
+    static let level: Int32 = 12
+
+    /// Compresses SQLite bytes for storage, with zstd's frame checksum so objects that are not named by
+    /// their digest (the shared index) are still checked on read.
+    public static func encode(_ sqlite: [UInt8]) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: ZstdCompressor.bound(sqlite.count))
+        guard let cctx = ZSTD_createCCtx() else { throw ZstdError("out of memory") }
+        defer { ZSTD_freeCCtx(cctx) }
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)
+        let n = sqlite.withUnsafeBytes { s in out.withUnsafeMutableBytes { ZSTD_compress2(cctx, $0.baseAddress, $0.count, s.baseAddress, s.count) } }
+        if ZSTD_isError(n) != 0 { throw ZstdError(String(cString: ZSTD_getErrorName(n))) }
+        out.removeSubrange(n...)
+        return out
+    }
+
+    /// Returns the SQLite bytes of a stored object (a zstd frame, or a plain SQLite file as written by
+    /// early development builds), checked against `digest` when the object is named by one.
+    public static func decode(_ object: [UInt8], digest: Digest?, name: String) throws -> [UInt8] {
+        let sqlite: [UInt8]
+        if object.starts(with: sqliteMagic) {
+            sqlite = object
+        } else {
+            let size = object.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
+            guard size != ZSTD_CONTENTSIZE_ERROR, size != ZSTD_CONTENTSIZE_UNKNOWN, size < 1 << 34 else {
+                throw ManifestError.malformed("\(name): neither a SQLite file nor a zstd frame of one")
+            }
+            do { sqlite = try object.withUnsafeBytes { try ZstdDecompressor().decompress($0, rawSize: Int(size)) } }
+            catch { throw ManifestError.malformed("\(name): \(error)") }
+        }
+        if let digest, Digest.sha256(sqlite) != digest {
+            throw ManifestError.malformed("\(name) does not match its digest \(digest.hex)")
+        }
+        return sqlite
+    }
+}
