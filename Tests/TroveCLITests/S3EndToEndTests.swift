@@ -178,6 +178,13 @@ struct S3Env {
         check(dead, status: 69, contains: "cannot connect to http://127.0.0.1:1: connection refused (gave up on list refs/ after 3 attempts")
         #expect(dead.seconds < 10)
 
+        // Verbose logging (every request at debug level) names neither secret either.
+        let verbose = try await s.trove(["publish", "-v", "docs", "v1", tree], s.environment(secret: wrongSecret))
+        #expect(verbose.status == 1 && verbose.stderr.contains("SignatureDoesNotMatch"), "\(verbose)")
+        #expect(!verbose.stderr.contains(wrongSecret) && !verbose.stderr.contains(s.secret) && !verbose.stdout.contains(wrongSecret))
+        let verboseOK = try await s.trove(["ls", "-v"])
+        #expect(verboseOK.status == 0 && !verboseOK.stderr.contains(s.secret), "\(verboseOK)")
+
         // Nothing was written anywhere by the failed publishes.
         #expect(try await s.store().listAll(prefix: "").isEmpty)
     }
