@@ -53,13 +53,15 @@ let package = Package(
 
         // The one conformance suite every BlobStore backend runs (test-only).
         .target(name: "BlobStoreConformance", dependencies: ["TroveStorage"], path: "Tests/Support/BlobStoreConformance"),
+        // The moto S3 server and the fault proxy (Tests/s3server) started from Swift tests (test-only).
+        .target(name: "S3TestServer", dependencies: ["TroveS3", "TroveStorage"], path: "Tests/Support/S3TestServer"),
 
         .testTarget(name: "TroveContentTests", dependencies: ["TroveContent"]),
         .testTarget(name: "TroveStorageTests", dependencies: ["TroveStorage", "TroveContent", "BlobStoreConformance"]),
         .testTarget(name: "TroveManifestTests", dependencies: ["TroveManifest", "TroveContent"]),
         .testTarget(name: "TrovePublishTests", dependencies: ["TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
-        .testTarget(name: "TroveS3Tests", dependencies: ["TroveS3", "TroveStorage", "BlobStoreConformance"], exclude: ["Fixtures"]),
-        .testTarget(name: "TroveCLITests", dependencies: ["TroveContent"]),
+        .testTarget(name: "TroveS3Tests", dependencies: ["TroveS3", "TroveStorage", "BlobStoreConformance", "S3TestServer"], exclude: ["Fixtures"]),
+        .testTarget(name: "TroveCLITests", dependencies: ["TroveContent", "TroveS3", "S3TestServer"]),
     ],
     swiftLanguageModes: [.v6]
 )

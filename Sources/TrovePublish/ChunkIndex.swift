@@ -32,6 +32,11 @@ public struct ChunkIndex: Sendable {
         }
     }
 
+    /// Chunks in packs that unfinished publishes uploaded (read from their trailers via the journals).
+    public mutating func add(resumed: [(Digest, ChunkLocation)]) {
+        for (d, loc) in resumed where locations[d] == nil { locations[d] = loc }
+    }
+
     /// Forgets every chunk stored in `packs` (used when a pack named by the shared index is gone).
     public mutating func drop(packs: Set<Digest>) {
         guard !packs.isEmpty else { return }

@@ -19,13 +19,16 @@ final class PackUploader: @unchecked Sendable {
 
     let store: any BlobStore
     let targetSize: Int
+    /// Told about every uploaded pack, so a re-run after a crash can reuse them.
+    let journal: PublishJournalWriter?
     private let state = Mutex(State())
     private let slots: DispatchSemaphore
     private let group = DispatchGroup()
     private let maxInFlight: Int
 
-    init(store: any BlobStore, targetSize: Int, maxInFlight: Int) {
+    init(store: any BlobStore, targetSize: Int, maxInFlight: Int, journal: PublishJournalWriter? = nil) {
         self.store = store
+        self.journal = journal
         self.targetSize = targetSize
         self.maxInFlight = maxInFlight
         slots = DispatchSemaphore(value: maxInFlight)
@@ -52,6 +55,7 @@ final class PackUploader: @unchecked Sendable {
             do {
                 try await store.put(StoreLayout.pack(pack.digest), pack.bytes)
                 record(pack)
+                await journal?.uploaded(pack.digest, size: pack.bytes.count, trailer: pack.bytes.count - pack.payloadSize)
             } catch {
                 state.withLock { if $0.failure == nil { $0.failure = error } }
             }
@@ -85,6 +89,7 @@ final class PackUploader: @unchecked Sendable {
             do {
                 try await store.put(StoreLayout.pack(pack.digest), pack.bytes)
                 record(pack)
+                await journal?.uploaded(pack.digest, size: pack.bytes.count, trailer: pack.bytes.count - pack.payloadSize)
             } catch {
                 state.withLock { if $0.failure == nil { $0.failure = error } }
             }

@@ -51,6 +51,8 @@ public struct PublishReport: Codable, Sendable {
     public var packBytes = 0
     public var manifestBytes = 0
     public var indexedChunks = 0
+    /// Packs of unfinished earlier publishes of this version (from their journals) whose chunks were reused.
+    public var resumedPacks = 0
 
     public var dictionary: String?
     public var dictionaryTrained = false

@@ -69,6 +69,10 @@ public struct Publisher: Sendable {
             try index.add(manifest: m)
             if projectDictionary == nil { projectDictionary = m.metadata.dictionary }
         }
+        // Packs uploaded by unfinished publishes of this version (killed or failed) are reused, not re-uploaded.
+        let resumed = try await PublishJournal.resume(repository, project: project, version: version)
+        index.add(resumed: resumed.chunks)
+        report.resumedPacks = resumed.packs
         if let shared = try await SharedIndex.load(from: repository) { index.add(shared: shared) }
         report.indexedChunks = index.count
 
@@ -98,11 +102,13 @@ public struct Publisher: Sendable {
         let files = entries.filter { $0.kind == .file && !failedGroups.contains(layout.group(of: $0.path)) }
         progress.filesTotal.store(files.count, ordering: .relaxed)
         progress.bytesTotal.store(files.reduce(0) { $0 + $1.size }, ordering: .relaxed)
-        let uploader = PackUploader(store: repository.store, targetSize: options.packSize, maxInFlight: options.uploads)
+        let journal = try PublishJournalWriter(store: repository.store, project: project, version: version, tool: options.toolVersion)
+        let uploader = PackUploader(store: repository.store, targetSize: options.packSize, maxInFlight: options.uploads, journal: journal)
         let workers = PublishWorkers(root: root, files: files, index: index, chunker: FastCDC(options.chunker),
                                      dictionary: dictionary, uploader: uploader, progress: progress, zipAware: options.zipAware)
         let (outcomes, stats) = await workers.run(threads: options.threads)
-        let uploaded = try await uploader.finish()
+        let uploaded: (locations: [Digest: ChunkLocation], packs: Int, packBytes: Int)
+        do { uploaded = try await uploader.finish() } catch { await journal.flush(); throw error }
         report.packs = uploaded.packs
         report.packBytes = uploaded.packBytes
         report.chunks = stats.chunks
@@ -160,6 +166,7 @@ public struct Publisher: Sendable {
         // 7. Nothing healthy to publish: switch nothing.
         let healthy = layout.groups.subtracting(failedGroups)
         if !layout.isReadTheDocs && !failedGroups.isEmpty || (layout.isReadTheDocs && healthy.isEmpty && !layout.groups.isEmpty) {
+            await journal.flush()
             report.requests = RequestCounts()
             report.seconds = (ContinuousClock.now - clock).seconds
             return report
@@ -169,6 +176,7 @@ public struct Publisher: Sendable {
         let treeDigest = TreeDigest.compute(tree.map(\.0))
         if let previous, previous.metadata.treeDigest == treeDigest, carried.isEmpty {
             report.unchanged = true
+            await journal.remove(alsoConsumed: resumed.journals)
             report.manifest = previous.digest.hex
             report.seconds = (ContinuousClock.now - clock).seconds
             return report
@@ -178,11 +186,17 @@ public struct Publisher: Sendable {
                                     chunker: options.chunker, dictionary: dictionary?.digest)
         meta.carriedOver = carried
         meta.treeDigest = treeDigest
-        let (digest, bytes) = try await repository.storeManifest(tree: tree, metadata: meta)
-        report.manifest = digest.hex
-        report.manifestBytes = bytes
-        try await repository.switchVersion(project, version, to: digest, published: buildTime)
+        do {
+            let (digest, bytes) = try await repository.storeManifest(tree: tree, metadata: meta)
+            report.manifest = digest.hex
+            report.manifestBytes = bytes
+            try await repository.switchVersion(project, version, to: digest, published: buildTime)
+        } catch {
+            await journal.flush()
+            throw error
+        }
         report.switched = true
+        await journal.remove(alsoConsumed: resumed.journals)
         report.seconds = (ContinuousClock.now - clock).seconds
         return report
     }

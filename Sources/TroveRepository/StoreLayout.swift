@@ -10,6 +10,7 @@ import TroveStorage
 ///     refs/<project>/versions/<version>     JSON ref: current manifest + history (switched by CAS)
 ///     refs/<project>/aliases/<alias>        JSON alias → version
 ///     index/shared                          shared cross-project chunk index (SQLite, written by gc)
+///     journal/<project>/<version>/<id>      JSON: packs uploaded by a publish not yet switched (docs/s3.md)
 public enum StoreLayout {
     public static let marker: ObjectKey = "trove-store.json"
     public static let sharedIndex: ObjectKey = "index/shared"
@@ -17,6 +18,7 @@ public enum StoreLayout {
     public static let manifestsPrefix = "manifests/"
     public static let dictsPrefix = "dicts/"
     public static let refsPrefix = "refs/"
+    public static let journalsPrefix = "journal/"
 
     public static func pack(_ d: Digest) -> ObjectKey { sharded("packs", d) }
     public static func manifest(_ d: Digest) -> ObjectKey { sharded("manifests", d) }
@@ -28,6 +30,16 @@ public enum StoreLayout {
 
     public static func aliasRef(_ project: String, _ alias: String) throws -> ObjectKey {
         try ObjectKey("refs/\(try Names.validate(project, what: "project"))/aliases/\(try Names.validate(alias, what: "alias"))")
+    }
+
+    /// Where the in-progress journals of publishes of one version live.
+    public static func journalPrefix(_ project: String, _ version: String) throws -> String {
+        "journal/\(try Names.validate(project, what: "project"))/\(try Names.validate(version, what: "version"))/"
+    }
+
+    /// The in-progress journal of one publish run (`id`: random, lowercase hex).
+    public static func journal(_ project: String, _ version: String, id: String) throws -> ObjectKey {
+        try ObjectKey(try journalPrefix(project, version) + id)
     }
 
     static func sharded(_ kind: String, _ d: Digest) -> ObjectKey {

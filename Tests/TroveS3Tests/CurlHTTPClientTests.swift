@@ -1,4 +1,5 @@
 import Foundation
+import S3TestServer
 import Testing
 import TroveS3
 

@@ -1,5 +1,6 @@
 import BlobStoreConformance
 import Foundation
+import S3TestServer
 import Testing
 import TroveS3
 import TroveStorage

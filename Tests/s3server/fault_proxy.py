@@ -3,6 +3,7 @@
 
   fault_proxy.py --upstream http://127.0.0.1:PORT [--port 0] [--fail-rate 0.25] [--seed 1]
                  [--faults 500,503,reset-before,reset-mid,stall,apply-then-500] [--stall-seconds 5]
+                 [--methods PUT,GET] [--latency-ms 0]
 
 Prints {"port": N, "endpoint": "http://127.0.0.1:N"} on stdout once listening; runs until stdin closes
 or SIGTERM. Requests are forwarded byte for byte (raw target, all headers including Host, so SigV4
@@ -16,6 +17,10 @@ a random.Random(--seed), so a run's sequence of decisions is repeatable:
   stall           read the request, then send nothing for --stall-seconds, then close
   stall-mid       forward, send headers and half the body, then stall and close
   apply-then-500  forward (the write happens), then answer 500 InternalError
+
+--methods limits faults to requests with those HTTP methods (others always pass; the decision
+sequence is drawn only for matching requests). --latency-ms delays every forwarded request, to make a
+run slow enough to interrupt.
 
 Faults that forward first (reset-mid, stall-mid, apply-then-500) are applied only to requests that
 are safe to repeat: not to conditional PUTs (If-Match / If-None-Match), because a retried
@@ -57,12 +62,15 @@ class State:
         for f in self.faults:
             if f not in ALL_FAULTS:
                 sys.exit(f"fault_proxy: unknown fault {f}; known: {','.join(ALL_FAULTS)}")
+        self.methods = {m.strip().upper() for m in args.methods.split(",") if m.strip()}
         u = urlsplit(args.upstream)
         self.upstream = (u.hostname, u.port or 80)
 
-    def decide(self, conditional_put):
+    def decide(self, method, conditional_put):
         with self.lock:
             self.stats["requests"] += 1
+            if self.methods and method not in self.methods:
+                return None
             if not self.faults or self.rng.random() >= self.args.fail_rate:
                 return None
             choices = [f for f in self.faults if not (conditional_put and f in AFTER_FORWARD)] or ["503"]
@@ -133,7 +141,9 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
             return
         conditional_put = self.command == "PUT" and ("If-Match" in self.headers or "If-None-Match" in self.headers)
-        fault = self.state.decide(conditional_put)
+        fault = self.state.decide(self.command, conditional_put)
+        if self.state.args.latency_ms > 0:
+            time.sleep(self.state.args.latency_ms / 1000)
         if fault == "500":
             return self.answer(500, "InternalError", "fault proxy: injected internal error")
         if fault == "503":
@@ -181,6 +191,8 @@ def main():
     ap.add_argument("--faults", default="500,503,reset-before,reset-mid,stall,apply-then-500")
     ap.add_argument("--stall-seconds", type=float, default=5.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--methods", default="", help="comma-separated HTTP methods to inject faults into (default: all)")
+    ap.add_argument("--latency-ms", type=int, default=0, help="delay added to every request")
     args = ap.parse_args()
 
     Handler.state = State(args)

@@ -2,22 +2,26 @@ import Foundation
 import TroveS3
 import TroveStorage
 
+/// Test support shared by the S3 test targets (TroveS3Tests, TroveCLITests): the moto S3 server with
+/// signature checking on, and the fault-injecting proxy, both from Tests/s3server.
+
 /// A Python helper from Tests/s3server, started for tests: it prints one JSON line when ready and
 /// exits when its stdin closes, so it never outlives the test process even if `stop` is not called.
-final class PythonService: @unchecked Sendable {
-    let process: Process
+public final class PythonService: @unchecked Sendable {
+    public let process: Process
     let stdin: Pipe
-    let info: [String: Any]
-    let logPath: String
+    public let info: [String: Any]
+    public let logPath: String
 
-    static let serverDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("s3server")
+    /// Tests/s3server, found from this file's path (Tests/Support/S3TestServer/…).
+    public static let serverDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("s3server")
 
-    var endpoint: String { info["endpoint"] as? String ?? "" }
-    var port: Int { info["port"] as? Int ?? 0 }
+    public var endpoint: String { info["endpoint"] as? String ?? "" }
+    public var port: Int { info["port"] as? Int ?? 0 }
 
     /// Starts `script` with `arguments`; fails with the helper's stderr and an install hint when it does not come up.
-    static func start(_ script: String, _ arguments: [String], timeout: TimeInterval = 90) async throws -> PythonService {
+    public static func start(_ script: String, _ arguments: [String], timeout: TimeInterval = 90) async throws -> PythonService {
         try await withCheckedThrowingContinuation { c in
             // Blocking reads happen on a thread of their own, not on the cooperative pool.
             Thread {
@@ -73,28 +77,28 @@ final class PythonService: @unchecked Sendable {
         return PythonService(process: p, stdin: stdin, info: json, logPath: logPath)
     }
 
-    func stop() {
+    public func stop() {
         try? stdin.fileHandleForWriting.close()
         if process.isRunning { process.terminate() }
     }
 }
 
-struct TestServerError: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
+public struct TestServerError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
 }
 
 /// The moto server shared by every test in this process (started on first use).
-enum Moto {
-    static let bucket = "trove-test"
+public enum Moto {
+    public static let bucket = "trove-test"
     private static let server = Task<PythonService, any Error> {
         try await PythonService.start("moto_launcher.py", ["--port", "0", "--bucket", bucket])
     }
 
-    static func shared() async throws -> PythonService { try await server.value }
+    public static func shared() async throws -> PythonService { try await server.value }
 
     /// Settings carrying the test user's credentials (secrets via settings, as from a config file).
-    static func settings(_ moto: PythonService) -> StoreSettings {
+    public static func settings(_ moto: PythonService) -> StoreSettings {
         StoreSettings([
             "s3.access_key_id": moto.info["access_key_id"] as! String,
             "s3.secret_access_key": moto.info["secret_access_key"] as! String,
@@ -102,15 +106,15 @@ enum Moto {
     }
 
     /// The launcher's connection and request counters.
-    static func stats(_ moto: PythonService) async throws -> [String: Int] {
+    public static func stats(_ moto: PythonService) async throws -> [String: Int] {
         let r = try await CurlHTTPClient().send("GET", moto.endpoint + "/__launcher/stats")
         return (try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Int]) ?? [:]
     }
 
-    static func secret(_ moto: PythonService) -> String { moto.info["secret_access_key"] as! String }
+    public static func secret(_ moto: PythonService) -> String { moto.info["secret_access_key"] as! String }
 
     /// A store on the test bucket under a fresh prefix, through `endpoint` (moto's, or a proxy's).
-    static func store(_ moto: PythonService, endpoint: String? = nil, bucket: String = Moto.bucket, prefix: String? = nil,
+    public static func store(_ moto: PythonService, endpoint: String? = nil, bucket: String = Moto.bucket, prefix: String? = nil,
                       options: String = "", settings extra: [String: String] = [:]) throws -> S3BlobStore {
         var settings = Self.settings(moto)
         for (k, v) in extra { settings.values[k] = v }
@@ -120,16 +124,21 @@ enum Moto {
 }
 
 /// A fault proxy in front of the shared moto server; stopped by `stop()` or with the test process.
-enum FaultProxy {
-    static func start(failRate: Double, faults: String, seed: Int = 7, stallSeconds: Double = 3) async throws -> PythonService {
+public enum FaultProxy {
+    /// `methods` limits faults to those HTTP methods (e.g. "PUT"); `latencyMs` delays every forwarded request.
+    public static func start(failRate: Double, faults: String, seed: Int = 7, stallSeconds: Double = 3,
+                             methods: String? = nil, latencyMs: Int = 0) async throws -> PythonService {
         let moto = try await Moto.shared()
-        return try await PythonService.start("fault_proxy.py", [
+        var args = [
             "--upstream", moto.endpoint, "--port", "0", "--fail-rate", String(failRate), "--faults", faults,
             "--seed", String(seed), "--stall-seconds", String(stallSeconds),
-        ])
+        ]
+        if let methods { args += ["--methods", methods] }
+        if latencyMs > 0 { args += ["--latency-ms", String(latencyMs)] }
+        return try await PythonService.start("fault_proxy.py", args)
     }
 
-    static func stats(_ proxy: PythonService) async throws -> [String: Int] {
+    public static func stats(_ proxy: PythonService) async throws -> [String: Int] {
         let client = CurlHTTPClient()
         let r = try await client.send("GET", proxy.endpoint + "/__proxy/stats")
         return (try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Int]) ?? [:]
