@@ -89,6 +89,9 @@ enum PublishSummary {
         } else {
             Output.line("NOT published \(name): nothing was switched\(r.previousManifest.map { "; \(String($0.prefix(12))) is still live" } ?? "")")
         }
+        if let other = r.replacedConcurrentPublish {
+            Output.line("  note      a concurrent publish of \(name) (\(other.prefix(12))) landed while this one ran; this build replaced it (kept in history)")
+        }
         Output.line("  files     \(Output.count(r.files)) (\(Output.bytes(r.logicalBytes))), \(Output.count(r.directories)) directories, \(Output.count(r.symlinks)) symlinks")
         Output.line("  chunks    \(Output.count(r.chunks)): \(Output.count(r.newChunks)) new (\(Output.bytes(r.newBytes)) → \(Output.bytes(r.newStoredBytes)) stored), \(Output.count(r.reusedChunks)) reused (\(Output.bytes(r.reusedBytes)))")
         if r.containerFiles > 0 { Output.line("  zips      \(Output.count(r.containerFiles)) archives (\(Output.bytes(r.containerBytes))) cut at members: \(Output.bytes(r.containerReusedBytes)) reused") }

@@ -28,6 +28,9 @@ public struct PublishReport: Codable, Sendable {
     public var previousManifest: String?
     /// Whether the version's ref now names the new manifest.
     public var switched = false
+    /// A publish of the same version landed while this one ran, and this build replaced it (it is kept
+    /// in the version's history, so `trove rollback` can restore it).
+    public var replacedConcurrentPublish: String?
     /// The tree was identical to the current build: nothing was written.
     public var unchanged = false
 

@@ -190,7 +190,12 @@ public struct Publisher: Sendable {
             let (digest, bytes) = try await repository.storeManifest(tree: tree, metadata: meta)
             report.manifest = digest.hex
             report.manifestBytes = bytes
-            try await repository.switchVersion(project, version, to: digest, published: buildTime)
+            let written = try await repository.switchVersion(project, version, to: digest, published: buildTime)
+            // The build we replaced is not the one we started from: another publish landed meanwhile.
+            if let displaced = written.history.first?.manifest, written.current.manifest == digest,
+               displaced != previous?.digest {
+                report.replacedConcurrentPublish = displaced.hex
+            }
         } catch {
             await journal.flush()
             throw error

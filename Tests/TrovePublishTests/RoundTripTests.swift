@@ -112,6 +112,11 @@ import TroveRepository
         let names = Set([x.manifest, y.manifest].compactMap { $0 })
         #expect(names.contains(ref.ref.current.manifest.hex))
         #expect(ref.ref.history.count == 1 && names.contains(ref.ref.history[0].manifest.hex))
+        // The later of the two knows it replaced a concurrent build; the earlier does not.
+        let loser = ref.ref.history[0].manifest.hex
+        let winnerReport = x.manifest == ref.ref.current.manifest.hex ? x : y
+        #expect(winnerReport.replacedConcurrentPublish == loser)
+        #expect((x.manifest == loser ? x : y).replacedConcurrentPublish == nil)
         let out = try await fx.export("p", "v")
         #expect(try fx.identical(a, out) || (try fx.identical(b, out)))
     }

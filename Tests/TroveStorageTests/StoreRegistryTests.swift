@@ -24,7 +24,8 @@ import TroveStorage
         for bad in ["", "/a", "a/", "a//b", "a/../b", "..", ".", "a/./b", "a b", "a\u{0}b", "ü"] {
             #expect(throws: InvalidKeyError.self, "\(bad.debugDescription)") { try ObjectKey(bad) }
         }
-        let valid = try ObjectKey("packs/ab/abc-1.2_x@y+z=w")
+        let raw = "packs/ab/abc-1.2_x@y+z=w" // a variable: a literal would pick init(stringLiteral:)
+        let valid = try ObjectKey(raw)
         #expect(valid.segments.count == 3)
     }
 }
