@@ -34,7 +34,10 @@ let package = Package(
         // Core: refs, versions and verified reads of published files.
         .target(name: "TroveRepository", dependencies: ["TroveContent", "TroveStorage", "TroveManifest"]),
         // Feature: publishing a build tree.
-        .target(name: "TrovePublish", dependencies: ["TroveContent", "TroveStorage", "TroveManifest", "TroveRepository"]),
+        .target(name: "TrovePublish", dependencies: [
+            "TroveContent", "TroveStorage", "TroveManifest", "TroveRepository",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Feature: S3-compatible object storage over libcurl, with its own SigV4 signer.
         .target(name: "TroveS3", dependencies: [
             "TroveStorage", "TroveContent", "CCurl", "CCrypto",

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import TroveContent
 import TroveManifest
 import TroveRepository
@@ -44,6 +45,13 @@ public struct Publisher: Sendable {
     public func publish(project: String, version: String, from root: String,
                         progress: PublishProgress = PublishProgress()) async throws -> PublishReport {
         let clock = ContinuousClock.now
+        let logger = Logger(label: "trove.publish")
+        var phaseStart = clock
+        func phase(_ name: String) {
+            let now = ContinuousClock.now
+            logger.debug("phase done", metadata: ["phase": "\(name)", "ms": "\(Int((now - phaseStart).seconds * 1000))"])
+            phaseStart = now
+        }
         _ = try Names.validate(project, what: "project")
         _ = try Names.validate(version, what: "version")
         try options.chunker.validate()
@@ -52,6 +60,7 @@ public struct Publisher: Sendable {
         // 1. Walk (blocking: on the I/O pool).
         let (entries, walkErrors) = try await BlockingIO.run { try TreeWalker.walk(root: root) }
 
+        phase("walk")
         // 2. What the store already has: the previous build and the project's other versions.
         let previousRef = try await repository.ref(project, version)
         var previous: Manifest? = nil
@@ -76,6 +85,7 @@ public struct Publisher: Sendable {
         if let shared = try await SharedIndex.load(from: repository) { index.add(shared: shared) }
         report.indexedChunks = index.count
 
+        phase("index")
         // 3. Media groups (Read the Docs layout) and the errors that fail each.
         let layout = MediaLayout(entries: entries)
         var failedGroups = Set<String>()
@@ -98,6 +108,7 @@ public struct Publisher: Sendable {
         }
         report.dictionary = dictionary?.digest.hex
 
+        phase("dictionary")
         // 5. Chunk, dedup, compress and upload every file of every group that has not failed yet.
         let files = entries.filter { $0.kind == .file && !failedGroups.contains(layout.group(of: $0.path)) }
         progress.filesTotal.store(files.count, ordering: .relaxed)
@@ -125,6 +136,7 @@ public struct Publisher: Sendable {
             failedGroups.insert(layout.group(of: e.path))
         }
 
+        phase("chunk+upload")
         // 6. Assemble the new tree: this build's entries for healthy groups, the previous build's for failed ones.
         func location(_ d: Digest) throws -> ChunkLocation {
             guard let l = index.lookup(d) ?? uploaded.locations[d] else {
@@ -172,6 +184,7 @@ public struct Publisher: Sendable {
             return report
         }
 
+        phase("assemble")
         // 8. Write the manifest, store it, switch the ref.
         let treeDigest = TreeDigest.compute(tree.map(\.0))
         if let previous, previous.metadata.treeDigest == treeDigest, carried.isEmpty {
@@ -200,6 +213,7 @@ public struct Publisher: Sendable {
             await journal.flush()
             throw error
         }
+        phase("manifest+switch")
         report.switched = true
         await journal.remove(alsoConsumed: resumed.journals)
         report.seconds = (ContinuousClock.now - clock).seconds
