@@ -49,6 +49,8 @@ public enum TreeWalker {
             errors.append(PathError(path: rel.isEmpty ? "." : rel, reason: "cannot read directory: \(String(cString: strerror(errno)))"))
             return
         }
+        defer { closedir(dir) }
+        let dfd = dirfd(dir)
         var names: [String] = []
         while let ent = readdir(dir) {
             let name = withUnsafeBytes(of: ent.pointee.d_name) { raw in
@@ -56,17 +58,16 @@ public enum TreeWalker {
             }
             if name != "." && name != ".." { names.append(name) }
         }
-        closedir(dir)
         names.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         for name in names {
             let relPath = rel.isEmpty ? name : rel + "/" + name
-            let full = root + "/" + relPath
             if name.utf8.contains(where: { $0 < 0x20 }) || name.contains("\u{FFFD}") {
                 errors.append(PathError(path: relPath, reason: "file name contains control characters or invalid UTF-8"))
                 continue
             }
             var st = stat()
-            guard lstat(full, &st) == 0 else {
+            // Relative to the open directory: no path resolution from the root per entry.
+            guard fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
                 errors.append(PathError(path: relPath, reason: "cannot stat: \(String(cString: strerror(errno)))"))
                 continue
             }
@@ -79,7 +80,7 @@ public enum TreeWalker {
                 walkDir(root: root, rel: relPath, entries: &entries, errors: &errors)
             case S_IFLNK:
                 var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-                let n = readlink(full, &buf, buf.count - 1)
+                let n = readlinkat(dfd, name, &buf, buf.count - 1)
                 guard n >= 0 else {
                     errors.append(PathError(path: relPath, reason: "cannot read symlink: \(String(cString: strerror(errno)))"))
                     continue
