@@ -20,6 +20,8 @@ public struct PublishOptions: Sendable {
     /// Recorded as the build time (ISO 8601); default now. Fixed values make manifests reproducible.
     public var buildTime: Date? = nil
     public var toolVersion = "trove"
+    /// Renewal and expiry of the publish lease gc waits for.
+    public var lease = PublishLeaseTiming.default
 
     public init() {}
 }
@@ -40,6 +42,14 @@ public struct Publisher: Sendable {
 
     public func publish(project: String, version: String, from root: String,
                         progress: PublishProgress = PublishProgress()) async throws -> PublishReport {
+        // Under a publish lease, so gc never deletes blobs while this publish reads, uploads or switches (docs/gc.md).
+        try await repository.withPublishLease("publish \(project)/\(version)", timing: options.lease) { lease in
+            try await publish(project: project, version: version, from: root, progress: progress, lease: lease)
+        }
+    }
+
+    private func publish(project: String, version: String, from root: String,
+                         progress: PublishProgress, lease: PublishLease) async throws -> PublishReport {
         let clock = ContinuousClock.now
         _ = try Names.validate(project, what: "project")
         _ = try Names.validate(version, what: "version")
@@ -175,6 +185,7 @@ public struct Publisher: Sendable {
         let (digest, bytes) = try await repository.storeManifest(tree: tree, metadata: meta)
         report.manifest = digest.hex
         report.manifestBytes = bytes
+        try lease.checkValid()
         try await repository.switchVersion(project, version, to: digest, published: buildTime)
         report.switched = true
         report.seconds = (ContinuousClock.now - clock).seconds
