@@ -35,9 +35,14 @@ let package = Package(
         .target(name: "TroveRepository", dependencies: ["TroveContent", "TroveStorage", "TroveManifest"]),
         // Feature: publishing a build tree.
         .target(name: "TrovePublish", dependencies: ["TroveContent", "TroveStorage", "TroveManifest", "TroveRepository"]),
+        // Feature: garbage collection, retention, rollback and verification (docs/gc.md).
+        .target(name: "TroveGC", dependencies: [
+            "TroveRepository", "TroveManifest", "TroveContent", "TroveStorage",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The `trove` command.
         .executableTarget(name: "TroveCLI", dependencies: [
-            "TroveContent", "TroveStorage", "TroveManifest", "TroveRepository", "TrovePublish",
+            "TroveContent", "TroveStorage", "TroveManifest", "TroveRepository", "TrovePublish", "TroveGC",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -51,6 +56,7 @@ let package = Package(
         .testTarget(name: "TroveManifestTests", dependencies: ["TroveManifest", "TroveContent"]),
         .testTarget(name: "TrovePublishTests", dependencies: ["TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
         .testTarget(name: "TroveCLITests", dependencies: ["TroveContent"]),
+        .testTarget(name: "TroveGCTests", dependencies: ["TroveGC", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
     ],
     swiftLanguageModes: [.v6]
 )
