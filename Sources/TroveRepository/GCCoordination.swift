@@ -27,6 +27,13 @@ public struct LeaseHolder: Codable, Sendable, Equatable {
     public var pid: Int32
     public var what: String
 
+    public init(id: String, host: String, pid: Int32, what: String) {
+        self.id = id
+        self.host = host
+        self.pid = pid
+        self.what = what
+    }
+
     public static func current(_ what: String) -> LeaseHolder {
         LeaseHolder(id: UUID().uuidString.lowercased(), host: ProcessInfo.processInfo.hostName,
                     pid: ProcessInfo.processInfo.processIdentifier, what: what)
@@ -66,6 +73,12 @@ public struct PublishLeaseDocument: Codable, Sendable, Equatable {
     public var holder: LeaseHolder
     public var started: Date
     public var expires: Date
+
+    public init(holder: LeaseHolder, started: Date, expires: Date) {
+        self.holder = holder
+        self.started = started
+        self.expires = expires
+    }
 
     public func isLive(at now: Date = Date()) -> Bool { expires > now && !holder.isDeadLocalProcess }
     public func encoded() -> [UInt8] { Array(try! LeaseCoding.encoder.encode(self)) }
