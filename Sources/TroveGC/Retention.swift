@@ -156,7 +156,7 @@ public enum VersionAdmin {
         guard p.count >= 6, p.allSatisfy(\.isHexDigit) else { throw AdminError.noSuchBuild("--to takes a manifest digest (6+ hex digits) or N for the N-th previous build, got \(build)") }
         let matches = ref.history.filter { $0.manifest.hex.hasPrefix(p) }
         guard matches.count == 1 else {
-            throw AdminError.noSuchBuild(matches.isEmpty ? "no previous build of \(ref.project)/\(ref.version) matches \(build) (see `trove history`/`trove ls --json`)" : "\(build) is ambiguous")
+            throw AdminError.noSuchBuild(matches.isEmpty ? "no previous build of \(ref.project)/\(ref.version) matches \(build)" : "\(build) is ambiguous")
         }
         return matches[0]
     }
