@@ -38,6 +38,11 @@ let package = Package(
             "TroveContent", "TroveStorage", "TroveManifest", "TroveRepository",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Feature: garbage collection, retention, rollback and verification (docs/gc.md).
+        .target(name: "TroveGC", dependencies: [
+            "TroveRepository", "TroveManifest", "TroveContent", "TroveStorage",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Feature: S3-compatible object storage over libcurl, with its own SigV4 signer.
         .target(name: "TroveS3", dependencies: [
             "TroveStorage", "TroveContent", "CCurl", "CCrypto",
@@ -45,7 +50,7 @@ let package = Package(
         ]),
         // The `trove` command.
         .executableTarget(name: "TroveCLI", dependencies: [
-            "TroveContent", "TroveStorage", "TroveManifest", "TroveRepository", "TrovePublish", "TroveS3",
+            "TroveContent", "TroveStorage", "TroveManifest", "TroveRepository", "TrovePublish", "TroveGC", "TroveS3",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -62,9 +67,10 @@ let package = Package(
         .testTarget(name: "TroveContentTests", dependencies: ["TroveContent"]),
         .testTarget(name: "TroveStorageTests", dependencies: ["TroveStorage", "TroveContent", "BlobStoreConformance"]),
         .testTarget(name: "TroveManifestTests", dependencies: ["TroveManifest", "TroveContent"]),
-        .testTarget(name: "TrovePublishTests", dependencies: ["TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
+        .testTarget(name: "TrovePublishTests", dependencies: ["TrovePublish", "TroveGC", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
         .testTarget(name: "TroveS3Tests", dependencies: ["TroveS3", "TroveStorage", "BlobStoreConformance", "S3TestServer"], exclude: ["Fixtures"]),
         .testTarget(name: "TroveCLITests", dependencies: ["TroveContent", "TroveS3", "S3TestServer"]),
+        .testTarget(name: "TroveGCTests", dependencies: ["TroveGC", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -24,6 +24,8 @@ public struct PublishOptions: Sendable {
     /// Cut zip archives (recognised by content: htmlzip, ePub, …) at member boundaries so unchanged
     /// members dedup across rebuilds. Changes only where chunks are cut, never the stored bytes.
     public var zipAware = true
+    /// Renewal and expiry of the publish lease gc waits for.
+    public var lease = PublishLeaseTiming.default
 
     public init() {}
 }
@@ -44,6 +46,14 @@ public struct Publisher: Sendable {
 
     public func publish(project: String, version: String, from root: String,
                         progress: PublishProgress = PublishProgress()) async throws -> PublishReport {
+        // Under a publish lease, so gc never deletes blobs while this publish reads, uploads or switches (docs/gc.md).
+        try await repository.withPublishLease("publish \(project)/\(version)", timing: options.lease) { lease in
+            try await publish(project: project, version: version, from: root, progress: progress, lease: lease)
+        }
+    }
+
+    private func publish(project: String, version: String, from root: String,
+                         progress: PublishProgress, lease: PublishLease) async throws -> PublishReport {
         let clock = ContinuousClock.now
         let logger = Logger(label: "trove.publish")
         var phaseStart = clock
@@ -203,6 +213,7 @@ public struct Publisher: Sendable {
             let (digest, bytes) = try await repository.storeManifest(tree: tree, metadata: meta)
             report.manifest = digest.hex
             report.manifestBytes = bytes
+            try lease.checkValid()
             let written = try await repository.switchVersion(project, version, to: digest, published: buildTime)
             // The build we replaced is not the one we started from: another publish landed meanwhile.
             if let displaced = written.history.first?.manifest, written.current.manifest == digest,

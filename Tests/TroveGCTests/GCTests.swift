@@ -1,0 +1,204 @@
+import Foundation
+import Testing
+import TroveContent
+import TroveGC
+import TroveManifest
+import TrovePublish
+import TroveRepository
+import TroveStorage
+
+@Suite struct GCTests {
+    /// Two versions sharing some files; version a also has files of its own.
+    static let shared: Tree = ["html/theme.css": blob(1, 40_000), "html/lib.js": blob(2, 30_000)]
+    static let onlyA: Tree = ["html/a1.html": blob(3, 50_000), "html/a2.html": blob(4, 20_000)]
+    static let onlyB: Tree = ["html/b1.html": blob(5, 45_000)]
+    static var treeA: Tree { shared.merging(onlyA) { x, _ in x } }
+    static var treeB: Tree { shared.merging(onlyB) { x, _ in x } }
+
+    @Test func deletingAVersionReclaimsExactlyTheChunksOnlyItUsed() async throws {
+        let store = MemoryBlobStore()
+        let repo = repository(store)
+        let a = try await publish(repo, "p", "a", Self.treeA)
+        let b = try await publish(repo, "p", "b", Self.treeB)
+        let ca = try await chunks(repo, Digest(hex: a.manifest!)!)
+        let cb = try await chunks(repo, Digest(hex: b.manifest!)!)
+        let onlyA = Set(ca.keys).subtracting(cb.keys)
+        #expect(!onlyA.isEmpty)
+
+        // Nothing is garbage yet.
+        let idle = try await GarbageCollector(repository: repo, options: gcOptions()).run()
+        #expect(idle.packs.deleted == 0 && idle.manifests.deleted == 0 && idle.chunksReclaimed == 0)
+        #expect(idle.deadChunksInLivePacks == 0)
+
+        try await VersionAdmin.delete(repo, project: "p", version: "a")
+
+        // A dry run reports the same as the real run and changes nothing.
+        let before = try await snapshot(store)
+        let dry = try await GarbageCollector(repository: repo, options: gcOptions(dryRun: true)).run()
+        #expect(try await snapshot(store) == before)
+
+        let r = try await GarbageCollector(repository: repo, options: gcOptions()).run()
+        #expect(dry.packs.deleted == r.packs.deleted && dry.manifests.deleted == r.manifests.deleted)
+        #expect(dry.chunksReclaimed == r.chunksReclaimed && dry.deadChunksInLivePacks == r.deadChunksInLivePacks)
+        #expect(r.manifests.deleted == 1)
+        // Every chunk only a used is either reclaimed with its pack or reported dead inside a live pack.
+        #expect(r.chunksReclaimed + r.deadChunksInLivePacks == onlyA.count)
+        let deadBytes = onlyA.map { ca[$0]!.storedSize }.reduce(0, +)
+        let reclaimedChunkBytes = r.packs.deletedBytes
+        #expect(r.deadBytesInLivePacks <= deadBytes && reclaimedChunkBytes >= deadBytes - r.deadBytesInLivePacks)
+        #expect(r.liveChunks == cb.count)
+        #expect(try await exported(store, manifest: Digest(hex: b.manifest!)!) == Self.treeB)
+        #expect(try await Verifier(repository: repo, deep: true).run().ok)
+
+        // Compaction: packs that are mostly dead are rewritten; b stays byte-identical through it.
+        var o = gcOptions(compactBelow: 1.0)
+        o.packSize = 1 << 20
+        let c = try await GarbageCollector(repository: repo, options: o).run()
+        #expect(c.compaction.deadChunks == r.deadChunksInLivePacks)
+        #expect(r.deadChunksInLivePacks == 0 || (c.compaction.packs > 0 && c.compaction.refsSwitched == 1))
+        let bNow = try #require(try await repo.ref("p", "b")).ref.current.manifest
+        #expect(try await exported(store, manifest: bNow) == Self.treeB)
+        #expect(try await Verifier(repository: repo, deep: true).run().ok)
+        // The old packs are collected by the next run; then nothing dead is left.
+        let d = try await GarbageCollector(repository: repo, options: o).run()
+        #expect(d.packs.deleted == c.compaction.packs)
+        #expect(d.deadChunksInLivePacks == 0)
+        #expect(d.manifests.deleted == c.compaction.manifestsRewritten)
+        #expect(r.chunksReclaimed + d.chunksReclaimed - c.compaction.chunksCopied == onlyA.count)
+        #expect(try await exported(store, manifest: bNow) == Self.treeB)
+        #expect(try await Verifier(repository: repo, deep: true).run().ok)
+        let e = try await GarbageCollector(repository: repo, options: o).run()
+        #expect(e.packs.deleted == 0 && e.manifests.deleted == 0 && e.compaction.packs == 0)
+    }
+
+    @Test func graceProtectsYoungObjects() async throws {
+        let store = MemoryBlobStore()
+        let repo = repository(store)
+        try await publish(repo, "p", "a", Self.treeA)
+        try await VersionAdmin.delete(repo, project: "p", version: "a")
+        let before = try await snapshot(store)
+        let r = try await GarbageCollector(repository: repo, options: gcOptions(grace: .seconds(3600))).run()
+        #expect(r.packs.deleted == 0 && r.manifests.deleted == 0)
+        #expect(r.packs.young > 0 && r.manifests.young == 1)
+        #expect(try await snapshot(store).filter { !$0.key.hasPrefix("index/") && !$0.key.hasPrefix("gc/") } == before.filter { !$0.key.hasPrefix("index/") && !$0.key.hasPrefix("gc/") })
+        let now = try await GarbageCollector(repository: repo, options: gcOptions(grace: .zero)).run()
+        #expect(now.packs.deleted == r.packs.young && now.manifests.deleted == 1)
+        #expect(try await store.listAll(prefix: "packs/").isEmpty)
+    }
+
+    @Test func packsNamedByAFreshPublishJournalAreKept() async throws {
+        let store = MemoryBlobStore()
+        let repo = repository(store)
+        try await publish(repo, "p", "a", Self.treeA)
+        try await VersionAdmin.delete(repo, project: "p", version: "a")
+        let packs = try await store.listAll(prefix: "packs/").compactMap { StoreLayout.digest(of: $0.key) }
+        #expect(!packs.isEmpty)
+        // A killed publish left a journal naming these packs: gc keeps them while it is fresh.
+        let journal = "{\"packs\":[" + packs.map { "{\"pack\":\"\($0.hex)\",\"size\":1,\"trailer\":1}" }.joined(separator: ",") + "]}"
+        try await store.put(try StoreLayout.journal("p", "a", id: "abc"), Array(journal.utf8))
+        let kept = try await GarbageCollector(repository: repo, options: gcOptions(grace: .zero)).run()
+        #expect(kept.packs.deleted == 0 && kept.manifests.deleted == 1)
+        #expect(try await store.listAll(prefix: "packs/").count == packs.count)
+        var expired = gcOptions(grace: .zero)
+        expired.journalMaxAge = .zero
+        let swept = try await GarbageCollector(repository: repo, options: expired).run()
+        #expect(swept.packs.deleted == packs.count)
+    }
+
+    @Test func retentionRollbackAndHistory() async throws {
+        let store = MemoryBlobStore()
+        let repo = repository(store)
+        var trees: [Tree] = []
+        var digests: [Digest] = []
+        for i in 0..<4 {
+            let t: Tree = ["index.html": blob(100 + UInt64(i), 20_000), "common.css": blob(7, 10_000)]
+            trees.append(t)
+            digests.append(Digest(hex: try await publish(repo, "p", "latest", t).manifest!)!)
+        }
+        // Roll back to the previous build, then forward again by digest prefix.
+        let back = try await VersionAdmin.rollback(repo, project: "p", version: "latest")
+        #expect(back.to.manifest == digests[2] && back.from.manifest == digests[3])
+        var ref = try #require(try await repo.ref("p", "latest")).ref
+        #expect(ref.current.manifest == digests[2] && ref.history.first?.manifest == digests[3])
+        #expect(try await exported(store, manifest: ref.current.manifest) == trees[2])
+        try await VersionAdmin.rollback(repo, project: "p", version: "latest", to: String(digests[3].hex.prefix(10)))
+        ref = try #require(try await repo.ref("p", "latest")).ref
+        #expect(ref.current.manifest == digests[3])
+
+        // Keep 2 builds: current + one previous; the others are dropped from history and collected.
+        let r = try await GarbageCollector(repository: repo, options: gcOptions(keep: 2)).run()
+        #expect(r.buildsDropped == ref.history.count - 1)
+        ref = try #require(try await repo.ref("p", "latest")).ref
+        #expect(ref.history.count == 1)
+        #expect(r.manifests.deleted == 2)
+        #expect(try await Verifier(repository: repo, deep: true).run().ok)
+        for b in [ref.current] + ref.history {
+            let i = digests.firstIndex(of: b.manifest)!
+            #expect(try await exported(store, manifest: b.manifest) == trees[i])
+        }
+        // A dropped build can no longer be rolled back to.
+        let dropped = digests.first { d in d != ref.current.manifest && !ref.history.contains { $0.manifest == d } }!
+        await #expect(throws: AdminError.self) {
+            try await VersionAdmin.rollback(repo, project: "p", version: "latest", to: dropped.hex)
+        }
+        // keep_within keeps young builds regardless of count.
+        let young = RetentionPolicy(keepBuilds: 1, keepWithin: .seconds(3600))
+        var fresh = ref
+        fresh.history = [.init(manifest: dropped, published: ISO8601DateFormatter().string(from: Date())),
+                         .init(manifest: dropped, published: "2001-01-01T00:00:00Z")]
+        #expect(young.retained(fresh).count == 1)
+    }
+
+    @Test func verifyNamesMissingAndCorruptBlobs() async throws {
+        let store = MemoryBlobStore()
+        let repo = repository(store)
+        let a = try await publish(repo, "p", "a", Self.treeA)
+        #expect(try await Verifier(repository: repo, deep: true).run().ok)
+        let m = try await repo.manifest(Digest(hex: a.manifest!)!)
+        let packs = try m.referencedObjects().packs
+        // Corrupt one pack's payload: shallow verify cannot see it, deep does.
+        store.tamper(StoreLayout.pack(packs[0])) { $0[10] ^= 0xff }
+        #expect(try await Verifier(repository: repo).run().ok)
+        let deep = try await Verifier(repository: repo, deep: true).run()
+        #expect(deep.problems.map(\.kind) == [.corrupt])
+        #expect(deep.problems[0].object.contains(packs[0].hex) && deep.problems[0].usedBy == ["p/a"])
+        // A missing pack is found without --deep.
+        try await store.delete([StoreLayout.pack(packs.last!)])
+        let shallow = try await Verifier(repository: repo).run()
+        #expect(shallow.problems.contains { $0.kind == .missing && $0.object.contains(packs.last!.hex) })
+        // And gc refuses to collect a store whose live blobs are missing.
+        await #expect(throws: GCError.self) { try await GarbageCollector(repository: repo, options: gcOptions()).run() }
+    }
+
+    @Test func onlyOneGCAtATime() async throws {
+        let store = MemoryBlobStore()
+        let lock = try await GCLock.acquire(store, ttl: .seconds(60))
+        await #expect(throws: GCError.self) { try await GCLock.acquire(store, ttl: .seconds(60)) }
+        await #expect(throws: GCError.self) { try await GarbageCollector(repository: repository(store), options: gcOptions()).run() }
+        await lock.release()
+        let again = try await GCLock.acquire(store, ttl: .milliseconds(200))
+        // An expired lock (its holder stopped renewing) is taken over; the old holder then stops.
+        let stale = GCLockDocument(holder: LeaseHolder(id: "x", host: "elsewhere", pid: 1, what: "gc"), acquired: Date(),
+                                   expires: Date().addingTimeInterval(-1), phase: .sweeping)
+        try await store.put(StoreLayout.gcLock, stale.encoded())
+        let taken = try await GCLock.acquire(store, ttl: .seconds(60))
+        await #expect(throws: GCError.self) { try await again.renew() }
+        await taken.release()
+        #expect(try await store.head(StoreLayout.gcLock) == nil)
+    }
+
+    @Test func publishWaitsWhileAGCSweeps() async throws {
+        let store = MemoryBlobStore()
+        let repo = repository(store)
+        let lock = try await GCLock.acquire(store, ttl: .seconds(60))
+        try await lock.renew(phase: .sweeping)
+        let p = Task { try await publish(repo, "p", "a", Self.treeA) }
+        try await Task.sleep(for: .milliseconds(200))
+        // The publish has written nothing but (withdrawn) leases while the sweep is announced.
+        #expect(try await store.listAll(prefix: "packs/").isEmpty)
+        #expect(try await store.listAll(prefix: "manifests/").isEmpty)
+        try await lock.renew(phase: .marking)
+        #expect(try await p.value.switched)
+        await lock.release()
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import Synchronization
+import Testing
+import TroveContent
+import TroveGC
+import TrovePublish
+import TroveRepository
+import TroveStorage
+
+/// Pauses a publish before each of its store operations in turn and, while it is paused, deletes the
+/// version whose blobs it is reusing and runs a gc (grace 0) that itself pauses at each step of its
+/// protocol; then resumes both in either order. Every committed version must still export
+/// byte-identically, before and after a final gc.
+@Suite struct InterleavingTests {
+    static let a: Tree = ["html/a.html": blob(11, 30_000), "html/b.css": blob(12, 20_000)]
+    static let b: Tree = ["html/other.html": blob(13, 25_000)]
+    /// Variant 1: the racing publish reuses a's chunks (dedup against a's manifest) and adds its own.
+    static let superset: Tree = a.merging(["html/new.html": blob(14, 15_000)]) { x, _ in x }
+
+    enum Order: CaseIterable { case publishFirst, gcFirst }
+
+    /// Counts the publish's store operations once, so the matrix covers each of them.
+    func operationCount(_ tree: Tree) async throws -> Int {
+        let base = MemoryBlobStore()
+        try await setUp(base)
+        let n = Atomic<Int>(0)
+        let hooked = HookedStore(base) { i, _ in n.store(i + 1, ordering: .relaxed) }
+        try await publish(repository(hooked), "p", "c", tree, options: publishOptions(threads: 1))
+        return n.load(ordering: .relaxed)
+    }
+
+    func setUp(_ store: any BlobStore) async throws {
+        let repo = repository(store)
+        try await publish(repo, "p", "a", Self.a, options: publishOptions(threads: 1))
+        try await publish(repo, "p", "b", Self.b, options: publishOptions(threads: 1))
+    }
+
+    @Test(arguments: [0, 1])
+    func publishAndGCInterleavedAtEveryStep(variant: Int) async throws {
+        // Variant 0: superset of a (reuses a's packs). Variant 1: exactly a's files (when the publish
+        // reads no index it regenerates byte-identical packs, the other dangerous case).
+        let racing = variant == 0 ? Self.superset : Self.a
+        let ops = try await operationCount(racing)
+        #expect(ops > 8)
+        var combos = 0, committed = 0, deferred = 0, deletedDuring = 0
+        for k in 0..<ops {
+            for step in GCStep.sequence {
+                for order in Order.allCases {
+                    let store = MemoryBlobStore()
+                    try await setUp(store)
+                    let admin = repository(store)
+
+                    let publishPause = PausePoint()
+                    let hooked = HookedStore(store) { i, what in if i == k { await publishPause.hit("op \(i): \(what)") } }
+                    let publishing = Task {
+                        defer { publishPause.finished() }
+                        return try await publish(repository(hooked), "p", "c", racing, options: publishOptions(threads: 1))
+                    }
+                    let at = await publishPause.reached()
+                    // The version whose blobs the publish may be reusing goes away now.
+                    try await VersionAdmin.delete(admin, project: "p", version: "a")
+
+                    let gcPause = PausePoint()
+                    var o = gcOptions()
+                    o.leaseWait = .milliseconds(50)
+                    o.hooks.step = { s in if s == step { await gcPause.hit("\(s)") } }
+                    let collecting = Task {
+                        defer { gcPause.finished() }
+                        return try await GarbageCollector(repository: repository(store), options: o).run()
+                    }
+                    _ = await gcPause.reached()
+
+                    let published: PublishReport?
+                    let report: GCReport
+                    switch order {
+                    case .publishFirst:
+                        publishPause.resume()
+                        gcPause.resume()
+                        published = try? await publishing.value
+                        report = try await collecting.value
+                    case .gcFirst:
+                        gcPause.resume()
+                        report = try await collecting.value
+                        publishPause.resume()
+                        published = try? await publishing.value
+                    }
+                    combos += 1
+                    if report.sweepDeferred { deferred += 1 }
+                    if report.packs.deleted > 0 { deletedDuring += 1 }
+                    let context = "publish paused at \(at), gc at \(step), \(order)"
+
+                    // What is committed must export byte-identically now, and after a final full gc.
+                    let c = try await admin.ref("p", "c")
+                    #expect(published?.switched == true, "publish failed: \(context)")
+                    if let c { committed += 1; #expect(c.ref.current.manifest.hex == published?.manifest, "\(context)") }
+                    for _ in 0..<2 {
+                        if let c { #expect(try await exported(store, manifest: c.ref.current.manifest) == racing, "\(context)") }
+                        let b = try #require(try await admin.ref("p", "b"))
+                        #expect(try await exported(store, manifest: b.ref.current.manifest) == Self.b, "\(context)")
+                        let v = try await Verifier(repository: repository(store)).run()
+                        #expect(v.ok, "\(context): \(v.problems)")
+                        _ = try await GarbageCollector(repository: repository(store), options: gcOptions()).run()
+                    }
+                    // Nothing of a's is left that c does not use.
+                    let final = try await GarbageCollector(repository: repository(store), options: gcOptions()).run()
+                    #expect(final.packs.deleted == 0 && final.manifests.deleted == 0, "\(context)")
+                }
+            }
+        }
+        #expect(combos == ops * GCStep.sequence.count * 2)
+        #expect(committed == combos)
+        // The matrix did exercise both outcomes: sweeps that waited out a publish, and sweeps that deleted.
+        #expect(deferred > 0 && deletedDuring > 0)
+    }
+}
