@@ -7,10 +7,12 @@ import TroveStorage
 /// (the previous build of this version and the latest build of every other version) and the
 /// store's small shared cross-project index. Building it costs one manifest read per version, never a
 /// request per chunk, and does not grow with the rest of the store.
+///
+/// Every source names only packs that gc keeps while this publish runs: committed manifests are gc
+/// roots, the shared index names only marked packs, journals keep theirs, and the publish lease holds
+/// gc's sweep off until the ref is switched (docs/gc.md).
 public struct ChunkIndex: Sendable {
     public private(set) var locations: [Digest: ChunkLocation] = [:]
-    /// Packs whose existence was taken on trust from the shared index (checked once each before use).
-    public private(set) var sharedPacks: Set<Digest> = []
 
     public init() {}
 
@@ -25,22 +27,9 @@ public struct ChunkIndex: Sendable {
         }
     }
 
-    public mutating func add(shared: [(Digest, ChunkLocation)]) {
-        for (d, loc) in shared where locations[d] == nil {
-            locations[d] = loc
-            sharedPacks.insert(loc.pack)
-        }
-    }
-
-    /// Chunks in packs that unfinished publishes uploaded (read from their trailers via the journals).
-    public mutating func add(resumed: [(Digest, ChunkLocation)]) {
-        for (d, loc) in resumed where locations[d] == nil { locations[d] = loc }
-    }
-
-    /// Forgets every chunk stored in `packs` (used when a pack named by the shared index is gone).
-    public mutating func drop(packs: Set<Digest>) {
-        guard !packs.isEmpty else { return }
-        locations = locations.filter { !packs.contains($0.value.pack) }
-        sharedPacks.subtract(packs)
+    /// Chunks from the shared cross-project index, or from packs that unfinished publishes uploaded
+    /// (read from their trailers via the journals).
+    public mutating func add(_ chunks: [(Digest, ChunkLocation)]) {
+        for (d, loc) in chunks where locations[d] == nil { locations[d] = loc }
     }
 }

@@ -90,9 +90,9 @@ public struct Publisher: Sendable {
         }
         // Packs uploaded by unfinished publishes of this version (killed or failed) are reused, not re-uploaded.
         let resumed = try await PublishJournal.resume(repository, project: project, version: version)
-        index.add(resumed: resumed.chunks)
+        index.add(resumed.chunks)
         report.resumedPacks = resumed.packs
-        if let shared = try await SharedIndex.load(from: repository) { index.add(shared: shared) }
+        if let shared = try await SharedIndex.load(from: repository) { index.add(shared) }
         report.indexedChunks = index.count
 
         phase("index")
