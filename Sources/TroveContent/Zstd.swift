@@ -34,9 +34,19 @@ public final class ZstdDictionary: @unchecked Sendable {
         ZSTD_freeDDict(ddict)
     }
 
-    /// Trains a dictionary of at most `capacity` bytes from sample buffers (zstd's fast COVER trainer).
+    /// How to train: zstd's parameter search (several passes) or one fast COVER pass with fixed
+    /// parameters (segment size `k`, d-mer size `d`), optionally on several threads.
+    public enum Training: Sendable {
+        case search
+        case fastCover(k: UInt32, d: UInt32, threads: UInt32)
+
+        /// What publish uses: one pass, k = 1024, d = 8 (see docs/benchmarks.md, "dictionary training").
+        public static let `default` = Training.fastCover(k: 1024, d: 8, threads: 2)
+    }
+
+    /// Trains a dictionary of at most `capacity` bytes from sample buffers.
     /// Returns nil when the samples are too few or too uniform to train on.
-    public static func train(samples: [[UInt8]], capacity: Int = 112 << 10) -> [UInt8]? {
+    public static func train(samples: [[UInt8]], capacity: Int = 112 << 10, training: Training = .default) -> [UInt8]? {
         let usable = samples.filter { $0.count >= 8 }
         guard usable.count >= 8 else { return nil }
         var joined = [UInt8]()
@@ -46,7 +56,19 @@ public final class ZstdDictionary: @unchecked Sendable {
         var dict = [UInt8](repeating: 0, count: capacity)
         let n = dict.withUnsafeMutableBytes { d in
             joined.withUnsafeBytes { j in
-                ZDICT_trainFromBuffer(d.baseAddress, d.count, j.baseAddress, sizes, UInt32(sizes.count))
+                switch training {
+                case .search:
+                    return ZDICT_trainFromBuffer(d.baseAddress, d.count, j.baseAddress, sizes, UInt32(sizes.count))
+                case .fastCover(let k, let dm, let threads):
+                    var p = ZDICT_fastCover_params_t()
+                    p.k = k
+                    p.d = dm
+                    p.f = 20
+                    p.accel = 1
+                    p.nbThreads = threads
+                    p.zParams.compressionLevel = Int32(ZstdCompressor.defaultLevel)
+                    return ZDICT_trainFromBuffer_fastCover(d.baseAddress, d.count, j.baseAddress, sizes, UInt32(sizes.count), p)
+                }
             }
         }
         guard ZDICT_isError(n) == 0, n > 0 else { return nil }

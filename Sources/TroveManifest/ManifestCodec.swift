@@ -9,8 +9,8 @@ import CZstd
 /// do: stored manifests are about half the size of the database files.
 public enum ManifestCodec {
     static let sqliteMagic = Array("SQLite format 3\u{0}".utf8)
-    /// High ratio matters more than speed here: a manifest is written once and read by every serve node.
-    static let level: Int32 = 12
+    /// Level 6: within 1.5% of level 12 on real manifests (their digests do not compress) at a quarter of the time.
+    static let level: Int32 = 6
 
     /// Compresses SQLite bytes for storage, with zstd's frame checksum so objects that are not named by
     /// their digest (the shared index) are still checked on read.

@@ -96,13 +96,25 @@ public struct ManifestMetadata: Sendable, Codable, Equatable {
     }
 }
 
-/// A digest of a whole published tree, independent of how its files were chunked or packed.
+/// A digest of a whole published tree, independent of how its files were packed.
 public enum TreeDigest {
     public static func compute(_ records: [FileRecord]) -> Digest {
         var h = SHA256Hasher()
+        var line: [UInt8] = []
+        line.reserveCapacity(512)
         for r in records {
-            var line = "\(r.path)\u{0}\(r.kind.rawValue)\u{0}\(r.size)\u{0}\(r.mode)\u{0}\(r.digest?.hex ?? "")\u{0}\(r.linkTarget ?? "")\n"
-            line.withUTF8 { h.update(UnsafeRawBufferPointer($0)) }
+            // path NUL kind NUL size(8) mode(4) digest(32 or 0) link NUL, per entry: unambiguous and cheap.
+            line.removeAll(keepingCapacity: true)
+            line.append(contentsOf: r.path.utf8)
+            line.append(0)
+            line.append(contentsOf: r.kind.rawValue.utf8)
+            line.append(0)
+            withUnsafeBytes(of: UInt64(r.size).littleEndian) { line.append(contentsOf: $0) }
+            withUnsafeBytes(of: UInt32(r.mode).littleEndian) { line.append(contentsOf: $0) }
+            if let d = r.digest { d.withBytes { line.append(contentsOf: $0) } }
+            line.append(contentsOf: (r.linkTarget ?? "").utf8)
+            line.append(0)
+            h.update(line)
         }
         return h.finalize()
     }

@@ -8,9 +8,11 @@ import Glibc
 /// chunk-sized samples the way publish will cut them.
 enum DictionaryTrainer {
     static let textExtensions: Set<String> = ["html", "htm", "css", "js", "json", "fjson", "svg", "txt", "xml", "map", "md", "rst", "py", "xhtml", "opf", "ncx"]
-    /// Sample budget: zstd recommends about 100× the dictionary size.
-    static let sampleBudget = 8 << 20
-    static let minimumSample = 512 << 10
+    /// Sample budget. zstd suggests ~100× the dictionary size, but on a real docs build one fast COVER
+    /// pass over 2 MiB trained a better dictionary than zstd's parameter search over 8 MiB, 15× faster
+    /// (trove-bench --dict-sweep; docs/benchmarks.md).
+    static let sampleBudget = 2 << 20
+    static let minimumSample = 256 << 10
     static let dictionarySize = 112 << 10
 
     /// Blocking; returns nil when the tree has too little text to be worth a dictionary.

@@ -124,7 +124,6 @@ final class PublishWorkers: @unchecked Sendable {
         defer { close(fd) }
         let compress = !PublishWorkers.precompressed(f.path)
         var chunks: [(Digest, Int)] = []
-        var hasher: SHA256Hasher? = nil
         var total = 0
         var start = 0, end = 0, eof = false
         // Forced cuts (file offsets) of a zip archive, read from its central directory before the first cut.
@@ -167,9 +166,6 @@ final class PublishWorkers: @unchecked Sendable {
             start += cut
             total += cut
             let d = Digest.sha256(chunk)
-            // A file of more than one chunk also gets a whole-file hash, fed while the chunk is in cache.
-            if hasher == nil && (start < end || !eof) { hasher = SHA256Hasher() }
-            hasher?.update(chunk)
             chunks.append((d, cut))
             let reused = store(d, chunk, compress: compress, compressed: compressed, compressor: compressor, stats: &stats)
             if let f = forced, !f.isEmpty {
@@ -178,11 +174,7 @@ final class PublishWorkers: @unchecked Sendable {
                 if reused { stats.containerReusedBytes += cut }
             }
         }
-        let digest: Digest
-        if chunks.count == 1 && hasher == nil { digest = chunks[0].0 }
-        else if let h = hasher.take() { digest = h.finalize() }
-        else { digest = Digest.sha256(UnsafeRawBufferPointer(start: nil, count: 0)) }
-        return .stored(digest: digest, size: total, chunks: chunks)
+        return .stored(digest: Digest.file(chunks: chunks.lazy.map(\.0)), size: total, chunks: chunks)
     }
 
     /// Stores a chunk unless the index or this run already has it; returns whether it was reused.

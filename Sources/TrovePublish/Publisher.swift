@@ -67,10 +67,10 @@ public struct Publisher: Sendable {
         try options.chunker.validate()
         var report = PublishReport(project: project, version: version, store: repository.store.displayName)
 
-        // 1. Walk (blocking: on the I/O pool).
-        let (entries, walkErrors) = try await BlockingIO.run { try TreeWalker.walk(root: root) }
+        // 1. Walk (blocking: on the I/O pool), while the dedup index loads.
+        try TreeWalker.checkRoot(root)
+        async let walked = BlockingIO.run { try TreeWalker.walk(root: root) }
 
-        phase("walk")
         // 2. What the store already has: the previous build and the project's other versions.
         let previousRef = try await repository.ref(project, version)
         var previous: Manifest? = nil
@@ -95,7 +95,8 @@ public struct Publisher: Sendable {
         if let shared = try await SharedIndex.load(from: repository) { index.add(shared) }
         report.indexedChunks = index.count
 
-        phase("index")
+        let (entries, walkErrors) = try await walked
+        phase("walk+index")
         // 3. Media groups (Read the Docs layout) and the errors that fail each.
         let layout = MediaLayout(entries: entries)
         var failedGroups = Set<String>()
@@ -155,9 +156,16 @@ public struct Publisher: Sendable {
             return l
         }
         var tree: [(FileRecord, [ChunkRef])] = []
-        var fileOutcomes: [String: FileOutcome] = [:]
-        for (f, o) in zip(files, outcomes) { fileOutcomes[f.path] = o }
-        for e in entries where !failedGroups.contains(layout.group(of: e.path)) {
+        tree.reserveCapacity(entries.count)
+        // `files` is `entries` filtered in order, so outcomes are consumed in step.
+        var nextFile = 0
+        for e in entries {
+            var outcome: FileOutcome? = nil
+            if e.kind == .file, nextFile < files.count, files[nextFile].path == e.path {
+                outcome = outcomes[nextFile]
+                nextFile += 1
+            }
+            if !failedGroups.isEmpty && failedGroups.contains(layout.group(of: e.path)) { continue }
             switch e.kind {
             case .dir:
                 tree.append((FileRecord(path: e.path, kind: .dir, size: 0, mode: e.mode, contentType: nil, digest: nil, linkTarget: nil), []))
@@ -166,7 +174,7 @@ public struct Publisher: Sendable {
                 tree.append((FileRecord(path: e.path, kind: .symlink, size: e.size, mode: e.mode, contentType: nil, digest: nil, linkTarget: e.linkTarget), []))
                 report.symlinks += 1
             case .file:
-                guard case .stored(let digest, let size, let chunks)? = fileOutcomes[e.path] else { continue }
+                guard case .stored(let digest, let size, let chunks)? = outcome else { continue }
                 let refs = try chunks.map { ChunkRef(digest: $0.0, location: try location($0.0)) }
                 tree.append((FileRecord(path: e.path, kind: .file, size: size, mode: e.mode,
                                         contentType: ContentTypes.forPath(e.path), digest: digest, linkTarget: nil), refs))

@@ -31,12 +31,17 @@ public struct PathError: Error, Sendable, Codable, CustomStringConvertible {
 /// (absolute, or climbing out with `..`), sockets, FIFOs and devices, and unreadable directories
 /// are reported as `PathError`s naming the path.
 public enum TreeWalker {
-    public static func walk(root: String) throws -> (entries: [WalkEntry], errors: [PathError]) {
+    /// Throws a clear error unless `root` is a directory.
+    public static func checkRoot(_ root: String) throws {
         var st = stat()
         guard stat(root, &st) == 0 else {
             throw PathError(path: root, reason: "cannot read build directory: \(String(cString: strerror(errno)))")
         }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { throw PathError(path: root, reason: "not a directory") }
+    }
+
+    public static func walk(root: String) throws -> (entries: [WalkEntry], errors: [PathError]) {
+        try checkRoot(root)
         var entries: [WalkEntry] = []
         var errors: [PathError] = []
         walkDir(root: root, rel: "", entries: &entries, errors: &errors)

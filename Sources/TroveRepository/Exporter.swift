@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// Writes a published build back out as a byte-identical tree (files, directories, symlinks, modes).
-/// Every byte is verified against its chunk digest and every file against its file digest; a file is
+/// Every byte is verified against its chunk digest and every file's chunk list against its file digest; a file is
 /// written to a temporary name and renamed only once complete, so a corrupt blob never leaves wrong bytes.
 public struct Exporter: Sendable {
     public let repository: Repository
@@ -70,7 +70,6 @@ public struct Exporter: Sendable {
         defer { if !ok { close(fd); unlink(tmp) } }
         var pending: [UInt8] = []
         pending.reserveCapacity(1 << 20)
-        var hasher = SHA256Hasher()
         var written = 0
         let flush: @Sendable ([UInt8]) async throws -> Void = { buf in
             try await BlockingIO.run {
@@ -85,7 +84,6 @@ public struct Exporter: Sendable {
             }
         }
         try await ChunkReader(repository: repository).stream(chunks) { chunk in
-            hasher.update(chunk)
             pending.append(contentsOf: chunk)
             written += chunk.count
             if pending.count >= 1 << 20 {
@@ -94,9 +92,9 @@ public struct Exporter: Sendable {
             }
         }
         if !pending.isEmpty { try await flush(pending) }
-        let digest = hasher.finalize()
+        let digest = Digest.file(chunks: chunks.map(\.digest))
         guard written == f.size, f.digest == nil || digest == f.digest else {
-            throw RepositoryError.corrupt("\(f.path): content hashes to \(digest.short), manifest says \(f.digest?.short ?? "-")")
+            throw RepositoryError.corrupt("\(f.path): \(written) bytes in chunks \(digest.short), manifest says \(f.size) bytes, \(f.digest?.short ?? "-")")
         }
         try await BlockingIO.run {
             fchmod(fd, mode_t(f.mode))

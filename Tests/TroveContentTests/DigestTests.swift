@@ -26,4 +26,12 @@ import TroveContent
         let a = Digest(hex: String(repeating: "0", count: 63) + "1")!, b = Digest(hex: "1" + String(repeating: "0", count: 63))!
         #expect(a < b)
     }
+
+    @Test func fileDigestDependsOnEveryChunkInOrder() {
+        let a = Digest.sha256([1]), b = Digest.sha256([2])
+        #expect(Digest.file(chunks: [a, b]) == Digest.file(chunks: [a, b]))
+        #expect(Digest.file(chunks: [a, b]) != Digest.file(chunks: [b, a]))
+        #expect(Digest.file(chunks: [a]) != a)
+        #expect(Digest.file(chunks: []) != Digest.sha256([UInt8]()))
+    }
 }

@@ -39,7 +39,13 @@ import TroveGC
         let stored = try m.chunks(of: try #require(try m.file(at: "f.bin"))).map(\.location.rawSize)
         let expected = data.withUnsafeBytes { FastCDC(.default).chunkLengths(of: $0) }
         #expect(stored == expected)
-        #expect(try m.file(at: "f.bin")?.digest == Digest.sha256(data))
+        let chunkDigests = try m.chunks(of: try #require(try m.file(at: "f.bin"))).map(\.digest)
+        #expect(try m.file(at: "f.bin")?.digest == Digest.file(chunks: chunkDigests))
+        var offset = 0
+        for (d, len) in zip(chunkDigests, expected) {
+            #expect(d == data.withUnsafeBytes { Digest.sha256(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + len)])) })
+            offset += len
+        }
     }
 
     @Test func identicalTreeAsSecondVersionStoresNoNewChunks() async throws {

@@ -122,3 +122,23 @@ print("chunks: \(chunks.count), average \(n / max(chunks.count, 1)) bytes")
 let enc = JSONEncoder()
 enc.outputFormatting = [.sortedKeys]
 print(String(decoding: try! enc.encode(results), as: UTF8.self))
+
+// Dictionary training: time to train and stored size of every chunk, per training setting.
+if args.contains("--dict-sweep") {
+    func stored(_ d: ZstdDictionary?) -> Int {
+        let z = ZstdCompressor()
+        return chunks.reduce(0) { acc, c in acc + min(c.count, c.withUnsafeBytes { (try? z.compress($0, into: out, dictionary: d)) ?? c.count }) }
+    }
+    print("no dictionary: \(stored(nil) >> 10) KiB stored")
+    for budget in [2 << 20, 4 << 20, 8 << 20] {
+        var s: [[UInt8]] = [], taken = 0
+        for (i, c) in chunks.enumerated() where i % max(1, n / budget) == 0 && taken < budget { s.append(c); taken += c.count }
+        for training in [ZstdDictionary.Training.search, .fastCover(k: 1024, d: 8, threads: 2), .fastCover(k: 256, d: 8, threads: 2)] {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let bytes = ZstdDictionary.train(samples: s, training: training)
+            let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            let d = bytes.flatMap { try? ZstdDictionary(bytes: $0) }
+            print("samples \(taken >> 20) MiB, \(training): \(String(format: "%.2f", secs)) s, dict \((bytes?.count ?? 0) >> 10) KiB, stored \(stored(d) >> 10) KiB")
+        }
+    }
+}
