@@ -12,6 +12,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Thin shims over Debian's system libraries (apt names in each module map's providers).
@@ -35,9 +38,17 @@ let package = Package(
         .target(name: "TroveRepository", dependencies: ["TroveContent", "TroveStorage", "TroveManifest"]),
         // Feature: publishing a build tree.
         .target(name: "TrovePublish", dependencies: ["TroveContent", "TroveStorage", "TroveManifest", "TroveRepository"]),
+        // Feature: serving published versions over HTTP.
+        .target(name: "TroveServe", dependencies: [
+            "TroveRepository", "TroveManifest", "TroveContent", "TroveStorage",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         // The `trove` command.
         .executableTarget(name: "TroveCLI", dependencies: [
-            "TroveContent", "TroveStorage", "TroveManifest", "TroveRepository", "TrovePublish",
+            "TroveContent", "TroveStorage", "TroveManifest", "TroveRepository", "TrovePublish", "TroveServe",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -51,6 +62,7 @@ let package = Package(
         .testTarget(name: "TroveManifestTests", dependencies: ["TroveManifest", "TroveContent"]),
         .testTarget(name: "TrovePublishTests", dependencies: ["TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
         .testTarget(name: "TroveCLITests", dependencies: ["TroveContent"]),
+        .testTarget(name: "TroveServeTests", dependencies: ["TroveServe", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -17,7 +17,7 @@ struct Trove: AsyncParsableCommand {
         """,
         version: version,
         subcommands: [PublishCommand.self, LsCommand.self, CatCommand.self, ExportCommand.self,
-                      StatsCommand.self, IndexCommand.self]
+                      StatsCommand.self, IndexCommand.self, ServeCommand.self, AliasCommand.self, SignURLCommand.self]
     )
 }
 
