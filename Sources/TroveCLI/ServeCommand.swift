@@ -25,19 +25,16 @@ struct ServeCommand: TroveSubcommand {
     var refTTL: String?
     @Flag(help: "Do not write the access log (serve.access_log).") var noAccessLog = false
 
-    /// Own run: the access log goes to stdout at info level; everything else to stderr.
+    /// Own run: logs are JSON lines, the access log on stdout at info level, everything else on stderr.
     func run() async throws {
+        let onLoops = TroveServer.useEventLoopsAsGlobalExecutor()
         let verbose = global.verbose
+        // JSON lines: the access log on stdout, everything else on stderr.
         LoggingSystem.bootstrap { label in
-            if label == "trove.serve.access" {
-                var h = StreamLogHandler.standardOutput(label: label)
-                h.logLevel = .info
-                return h
-            }
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = verbose ? .debug : .info
-            return h
+            if label == "trove.serve.access" { return JSONLogHandler(label: label, stream: .standardOutput, level: .info) }
+            return JSONLogHandler(label: label, stream: .standardError, level: verbose ? .debug : .info)
         }
+        Logger(label: "trove.serve").debug("executor", metadata: ["event_loops_as_global_executor": "\(onLoops)"])
         let status: ExitStatus
         do {
             status = try await execute(try StoreContext(global))

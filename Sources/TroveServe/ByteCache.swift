@@ -45,14 +45,19 @@ public final class ByteCache<Key: Hashable & Sendable>: Sendable {
         self.maxEntry = maxEntry ?? max(0, budget / 16)
     }
 
-    public func get(_ key: Key) -> ByteBuffer? {
+    /// The bytes for `key`, marking them recently used. `counted: false` keeps the lookup out of the
+    /// hit/miss statistics (for opportunistic lookups that fall back to counted ones).
+    public func get(_ key: Key, counted: Bool = true) -> ByteBuffer? {
         state.withLock { s in
-            guard let i = s.index[key] else { s.misses += 1; return nil }
-            s.hits += 1
+            guard let i = s.index[key] else { if counted { s.misses += 1 }; return nil }
+            if counted { s.hits += 1 }
             if s.head != i { s.unlink(i); s.pushFront(i) }
             return s.nodes[i].value
         }
     }
+
+    /// Counts a hit served from something derived from cached entries.
+    public func countHit() { state.withLock { $0.hits += 1 } }
 
     public func contains(_ key: Key) -> Bool { state.withLock { $0.index[key] != nil } }
 

@@ -29,6 +29,8 @@ struct FileEntry: Sendable {
     var contentType: String
     /// The strong validator: the file's SHA-256.
     var etag: String
+    /// The file's SHA-256 (its whole decoded bytes live in the chunk cache under it, like a chunk's).
+    var digest: Digest?
     var chunks: [ChunkRef]
     /// Stored as one zstd frame without dictionary: can be sent as is to clients that accept zstd.
     var passthrough: Bool
@@ -46,6 +48,7 @@ struct Piece: Sendable {
 
 extension TroveServer {
     static let maxSymlinkHops = 8
+    static let wholeFileLimit = 256 << 10
 
     /// Resolves `root/rest` in a manifest: follows symlinks inside the version, maps a directory to its
     /// `index.html` (when `index`) or to a redirect when the slash is missing.
@@ -103,7 +106,7 @@ extension TroveServer {
         let tag = rec.digest.map { "\"\($0.hex)\"" } ?? "\"\(m.digest.hex.prefix(32))-\(rec.id)\""
         let passthrough = chunks.count == 1 && chunks[0].location.codec == .zstd && chunks[0].location.dictionary == nil
         return FileEntry(path: rec.path, size: rec.size, contentType: rec.contentType ?? ContentTypes.forPath(rec.path),
-                         etag: tag, chunks: chunks, passthrough: passthrough)
+                         etag: tag, digest: rec.digest, chunks: chunks, passthrough: passthrough)
     }
 
     // MARK: Sending
@@ -163,6 +166,16 @@ extension TroveServer {
             h[.contentLength] = String(length)
             return Response(status: outStatus, headers: h, body: .init())
         }
+        // Small files are kept whole too (keyed by the file's digest, which names exactly these bytes,
+        // as a chunk's digest does): a hot page is then one lookup and no copy.
+        let wholeKey = entry.digest.flatMap { d in
+            offset == 0 && length == entry.size && entry.size <= TroveServer.wholeFileLimit ? ChunkKey(digest: d, encoded: false) : nil
+        }
+        if let wholeKey, let b = cache.get(wholeKey, counted: entry.chunks.count == 1) {
+            note.cache = "hit"
+            if entry.chunks.count > 1 { cache.countHit() }
+            return Response(status: outStatus, headers: h, body: .init(byteBuffer: b))
+        }
         let pieces = TroveServer.pieces(entry.chunks, offset: offset, length: length)
         // Read (and verify) the first bytes before answering, so most failures still get a clean status.
         var split = 0, ahead = 0
@@ -179,6 +192,7 @@ extension TroveServer {
             var all = ByteBuffer()
             all.reserveCapacity(length)
             for var b in first { all.writeBuffer(&b) }
+            if let wholeKey { cache.put(wholeKey, all) }
             return Response(status: outStatus, headers: h, body: .init(byteBuffer: all))
         }
         let rest = Array(pieces[split...])
@@ -187,7 +201,19 @@ extension TroveServer {
         return Response(status: outStatus, headers: h, body: ResponseBody(contentLength: length) { [self] writer in
             try await writer.write(contentsOf: prefetched)
             do {
-                _ = try await load(rest[...]) { try await writer.write($0) }
+                // Buffers go out in batches of ~512 KiB: one channel write and flush per batch.
+                var batch: [ByteBuffer] = []
+                var batched = 0
+                try await load(rest[...]) { b in
+                    batch.append(b)
+                    batched += b.readableBytes
+                    if batched >= 512 << 10 {
+                        try await writer.write(contentsOf: batch)
+                        batch.removeAll(keepingCapacity: true)
+                        batched = 0
+                    }
+                }
+                if !batch.isEmpty { try await writer.write(contentsOf: batch) }
             } catch {
                 // Headers are gone: the only honest thing left is to cut the connection short.
                 metrics.storeError(error is RepositoryError ? "corrupt" : "unavailable")
