@@ -214,10 +214,18 @@ extension TroveServer {
                     }
                 }
                 if !batch.isEmpty { try await writer.write(contentsOf: batch) }
-            } catch {
+            } catch let e as RepositoryError {
                 // Headers are gone: the only honest thing left is to cut the connection short.
-                metrics.storeError(error is RepositoryError ? "corrupt" : "unavailable")
-                logger.error("aborting response mid-body", metadata: ["file": "\(path)", "error": "\(error)"])
+                metrics.storeError("corrupt")
+                logger.error("aborting response mid-body: stored data failed verification", metadata: ["file": "\(path)", "error": "\(e)"])
+                throw e
+            } catch let e as BlobStoreError {
+                metrics.storeError(e.isRetryable ? "unavailable" : "store")
+                logger.error("aborting response mid-body: store error", metadata: ["file": "\(path)", "error": "\(e)"])
+                throw e
+            } catch {
+                // The client went away or stopped reading (closed by the write-stall timeout).
+                logger.debug("response not completed", metadata: ["file": "\(path)", "error": "\(error)"])
                 throw error
             }
             try await writer.finish(nil)

@@ -24,7 +24,8 @@ public struct ServeConfiguration: Sendable {
     public var access = AccessPolicy()
     /// Default versions by project, used when a project has no `latest`.
     public var defaultVersions: [String: String] = [:]
-    /// Connections idle (no request, or a client not reading) for this long are closed.
+    /// Connections idle for this long are closed: no request, a request sent too slowly, or a response
+    /// the client stopped reading (outbound buffer full for this long).
     public var idleTimeout: Duration = .seconds(60)
     /// Bytes read and verified before the status line is sent: errors within them still get a clean
     /// 502/503; a failure after them can only abort the connection.
@@ -82,7 +83,8 @@ public final class TroveServer: Sendable {
         let idle = configuration.idleTimeout.components.seconds
         return Application(
             responder: CallbackResponder { [self] (request: Request, _: BasicRequestContext) in await respond(request) },
-            server: .http1(configuration: .init(idleTimeout: .seconds(max(1, idle)))),
+            server: .http1(configuration: .init(additionalChannelHandlers: [WriteStallHandler(timeout: .seconds(max(1, idle)))],
+                                                idleTimeout: .seconds(max(1, idle)))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port),
                                  serverName: configuration.serverName),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },

@@ -5,6 +5,7 @@
 #   hot   one HTML page, requested over and over (intro/tutorial01.html, 27 KiB)
 #   large the 5 MiB pdf (a download)
 #   mix   every file of the html/ tree, in a random order (Lua script), ~1260 files
+#   floor /healthz on both (a 3-byte answer from memory): the cost of the HTTP stack alone, for scale
 # Both serve the same tree: trove from a file:// store the build was published to, nginx from the
 # `trove export` of that same version on local disk (sendfile on, access log on for both).
 #
@@ -63,6 +64,7 @@ http {
     uwsgi_temp_path $WORK/nginx/tmp; scgi_temp_path $WORK/nginx/tmp;
     server {
         listen 127.0.0.1:$PORT_NGINX;
+        location = /healthz { default_type text/plain; return 200 "ok\\n"; }
         location /django/latest/ { alias $WORK/export/html/; }
         location /_download/django/latest/ { alias $WORK/export/; }
     }
@@ -123,8 +125,9 @@ for unit, f in (('us', 0.001), ('ms', 1.0), ('s', 1000.0)):
 
 echo "| workload | trove req/s | nginx req/s | ratio | trove p99 | nginx p99 |"
 echo "|---|---|---|---|---|---|"
-for w in hot large mix; do
+for w in floor hot large mix; do
     case $w in
+        floor) url="/healthz"; script="" ;;
         hot) url="/django/latest/$HOT"; script="" ;;
         large) url="/_download/django/latest/pdf/$LARGE"; script="" ;;
         mix) url="/"; script="$WORK/mix.lua" ;;
