@@ -66,8 +66,8 @@ extension TroveServer {
         case .file:
             return slash ? .notFound : .file(try entry(m, rec))
         case .dir:
+            guard index else { return .notFound } // download folders are not browsable
             guard slash else { return .addSlash }
-            guard index else { return .notFound }
             let indexPath = rec.path.isEmpty ? "index.html" : rec.path + "/index.html"
             guard let idx = try follow(m, try m.file(at: indexPath)), idx.kind == .file else { return .notFound }
             return .file(try entry(m, idx))

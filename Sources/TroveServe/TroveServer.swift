@@ -121,12 +121,23 @@ public final class TroveServer: Sendable {
         metrics.request(status: status, duration: elapsed, bytes: bytes)
         if configuration.accessLog {
             accessLogger.info("request", metadata: [
-                "method": "\(request.method.rawValue)", "path": "\(String((request.head.path ?? "").prefix(512)))",
+                "method": "\(request.method.rawValue)", "path": "\(TroveServer.loggablePath(request.head.path ?? ""))",
                 "status": "\(status)", "bytes": "\(bytes)", "us": "\(elapsed.nanoseconds / 1000)",
                 "cache": "\(note.cache)", "encoding": "\(note.encoding)",
             ])
         }
         return response
+    }
+
+    /// The request target for logs: at most 512 bytes, with a signed URL's signature redacted (a signed
+    /// URL is a credential until it expires; logs outlive that and travel further).
+    static func loggablePath(_ raw: String) -> String {
+        var s = String(raw.prefix(512))
+        if let r = s.range(of: "signature=") {
+            let end = s[r.upperBound...].firstIndex(of: "&") ?? s.endIndex
+            s.replaceSubrange(r.upperBound..<end, with: "REDACTED")
+        }
+        return s
     }
 
     /// What the access log says about a request beyond the status.

@@ -162,6 +162,13 @@ import TroveManifest
         }
     }
 
+    @Test func accessLogRedactsSignatures() {
+        #expect(TroveServer.loggablePath("/p/v/a.pdf?expires=1&signature=abcdef&x=1") == "/p/v/a.pdf?expires=1&signature=REDACTED&x=1")
+        #expect(TroveServer.loggablePath("/p/v/a.pdf?signature=abcdef") == "/p/v/a.pdf?signature=REDACTED")
+        #expect(TroveServer.loggablePath("/p/v/") == "/p/v/")
+        #expect(TroveServer.loggablePath(String(repeating: "a", count: 2000)).count == 512)
+    }
+
     @Test func signaturesAndTokens() {
         let key = "secret"
         let sig = AccessPolicy.signature(key: key, project: "p", version: "v", path: "html/a.html", expires: 2_000_000_000)
