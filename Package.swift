@@ -12,6 +12,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Thin shims over Debian's system libraries (apt names in each module map's providers).
@@ -38,6 +41,14 @@ let package = Package(
             "TroveContent", "TroveStorage", "TroveManifest", "TroveRepository",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Feature: serving published versions over HTTP.
+        .target(name: "TroveServe", dependencies: [
+            "TroveRepository", "TroveManifest", "TroveContent", "TroveStorage",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         // Feature: garbage collection, retention, rollback and verification (docs/gc.md).
         .target(name: "TroveGC", dependencies: [
             "TroveRepository", "TroveManifest", "TroveContent", "TroveStorage",
@@ -50,7 +61,7 @@ let package = Package(
         ]),
         // The `trove` command.
         .executableTarget(name: "TroveCLI", dependencies: [
-            "TroveContent", "TroveStorage", "TroveManifest", "TroveRepository", "TrovePublish", "TroveGC", "TroveS3",
+            "TroveContent", "TroveStorage", "TroveManifest", "TroveRepository", "TrovePublish", "TroveServe", "TroveGC", "TroveS3",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -71,6 +82,7 @@ let package = Package(
         .testTarget(name: "TroveS3Tests", dependencies: ["TroveS3", "TroveStorage", "BlobStoreConformance", "S3TestServer"], exclude: ["Fixtures"]),
         .testTarget(name: "TroveCLITests", dependencies: ["TroveContent", "TroveS3", "S3TestServer"]),
         .testTarget(name: "TroveGCTests", dependencies: ["TroveGC", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
+        .testTarget(name: "TroveServeTests", dependencies: ["TroveServe", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
     ],
     swiftLanguageModes: [.v6]
 )

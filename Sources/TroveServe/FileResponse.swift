@@ -1,0 +1,344 @@
+import Foundation
+import Hummingbird
+import TroveContent
+import TroveManifest
+import TroveRepository
+import TroveStorage
+
+/// A resolved path of a manifest, cached per (manifest, URL path): manifests are immutable.
+enum Lookup: Sendable {
+    case file(FileEntry)
+    /// A directory asked for without its trailing slash.
+    case addSlash
+    case notFound
+}
+
+struct LookupKey: Hashable, Sendable {
+    var manifest: Digest
+    var path: String
+    var root: String
+    var slash: Bool
+    var index: Bool
+}
+
+/// Everything needed to answer for one published file.
+struct FileEntry: Sendable {
+    /// The path inside the published tree (what signed URLs cover).
+    var path: String
+    var size: Int
+    var contentType: String
+    /// The strong validator: the file's SHA-256.
+    var etag: String
+    /// The file's SHA-256 (its whole decoded bytes live in the chunk cache under it, like a chunk's).
+    var digest: Digest?
+    var chunks: [ChunkRef]
+    /// Stored as one zstd frame without dictionary: can be sent as is to clients that accept zstd.
+    var passthrough: Bool
+
+    var zstdETag: String { String(etag.dropLast()) + "-zstd\"" }
+}
+
+/// A slice `lo..<hi` of one decoded chunk.
+struct Piece: Sendable {
+    var chunk: ChunkRef
+    var lo: Int
+    var hi: Int
+    var count: Int { hi - lo }
+}
+
+extension TroveServer {
+    static let maxSymlinkHops = 8
+    static let wholeFileLimit = 256 << 10
+
+    /// Resolves `root/rest` in a manifest: follows symlinks inside the version, maps a directory to its
+    /// `index.html` (when `index`) or to a redirect when the slash is missing.
+    func lookup(_ m: Manifest, root: String, rest: [String], slash: Bool, index: Bool) throws -> Lookup {
+        var logical = root
+        for seg in rest { logical = logical.isEmpty ? seg : logical + "/" + seg }
+        let rec: FileRecord?
+        if logical.isEmpty {
+            rec = FileRecord(path: "", kind: .dir, size: 0, mode: 0o755, contentType: nil, digest: nil, linkTarget: nil)
+        } else {
+            rec = try follow(m, try m.file(at: logical))
+        }
+        guard let rec else { return .notFound }
+        switch rec.kind {
+        case .file:
+            return slash ? .notFound : .file(try entry(m, rec))
+        case .dir:
+            guard index else { return .notFound } // download folders are not browsable
+            guard slash else { return .addSlash }
+            let indexPath = rec.path.isEmpty ? "index.html" : rec.path + "/index.html"
+            guard let idx = try follow(m, try m.file(at: indexPath)), idx.kind == .file else { return .notFound }
+            return .file(try entry(m, idx))
+        case .symlink:
+            return .notFound
+        }
+    }
+
+    /// Follows symlinks (relative targets only, never above the version root, at most 8 hops).
+    func follow(_ m: Manifest, _ start: FileRecord?) throws -> FileRecord? {
+        var rec = start
+        var hops = 0
+        while let r = rec, r.kind == .symlink {
+            hops += 1
+            guard hops <= TroveServer.maxSymlinkHops, let target = r.linkTarget, !target.hasPrefix("/") else { return nil }
+            var parts = r.path.split(separator: "/").dropLast().map(String.init)
+            for seg in target.split(separator: "/") {
+                if seg == "." { continue }
+                if seg == ".." {
+                    guard !parts.isEmpty else { return nil }
+                    parts.removeLast()
+                } else {
+                    parts.append(String(seg))
+                }
+            }
+            if parts.isEmpty {
+                return FileRecord(path: "", kind: .dir, size: 0, mode: 0o755, contentType: nil, digest: nil, linkTarget: nil)
+            }
+            rec = try m.file(at: parts.joined(separator: "/"))
+        }
+        return rec
+    }
+
+    func entry(_ m: Manifest, _ rec: FileRecord) throws -> FileEntry {
+        let chunks = try m.chunks(of: rec)
+        let tag = rec.digest.map { "\"\($0.hex)\"" } ?? "\"\(m.digest.hex.prefix(32))-\(rec.id)\""
+        let passthrough = chunks.count == 1 && chunks[0].location.codec == .zstd && chunks[0].location.dictionary == nil
+        return FileEntry(path: rec.path, size: rec.size, contentType: rec.contentType ?? ContentTypes.forPath(rec.path),
+                         etag: tag, digest: rec.digest, chunks: chunks, passthrough: passthrough)
+    }
+
+    // MARK: Sending
+
+    /// The full HTTP answer for a file: conditional requests, ranges, zstd passthrough, HEAD.
+    func send(_ entry: FileEntry, request: Request, status: HTTPResponse.Status, conditional: Bool,
+              cacheControl: String, note: inout Note) async throws -> Response {
+        let head = request.method == .head
+        let useZstd = status == .ok && entry.passthrough && request.headers[.range] == nil
+            && TroveServer.acceptsZstd(request.headers[.acceptEncoding])
+        var h: HTTPFields = [.contentType: entry.contentType, .cacheControl: cacheControl]
+        if entry.passthrough { h[.vary] = "Accept-Encoding" }
+        var offset = 0, length = entry.size
+        var outStatus = status
+        if conditional {
+            let etag = useZstd ? entry.zstdETag : entry.etag
+            h[.eTag] = etag
+            h[.acceptRanges] = "bytes"
+            if let inm = request.headers[.ifNoneMatch], TroveServer.matches(inm, etag) {
+                var nh: HTTPFields = [.eTag: etag, .cacheControl: cacheControl]
+                if entry.passthrough { nh[.vary] = "Accept-Encoding" }
+                note.cache = "-"
+                return Response(status: .notModified, headers: nh, body: .init())
+            }
+            if !useZstd, request.headers[.range] != nil {
+                let ifRange = request.headers[.ifRange]
+                if ifRange == nil || ifRange == entry.etag {
+                    switch RangeRequest.parse(request.headers[.range], size: entry.size) {
+                    case .full:
+                        break
+                    case .unsatisfiable:
+                        var eh: HTTPFields = [.contentRange: "bytes */\(entry.size)", .cacheControl: cacheControl, .eTag: etag]
+                        eh[.contentType] = "text/plain; charset=utf-8"
+                        return Response(status: .rangeNotSatisfiable, headers: eh,
+                                        body: .init(byteBuffer: ByteBuffer(string: "range not satisfiable\n")))
+                    case .partial(let o, let l):
+                        offset = o
+                        length = l
+                        outStatus = .partialContent
+                        h[.contentRange] = "bytes \(o)-\(o + l - 1)/\(entry.size)"
+                    }
+                }
+            }
+        }
+        if useZstd {
+            note.encoding = "zstd"
+            h[.contentEncoding] = "zstd"
+            let (buf, hit) = try await encodedChunk(entry.chunks[0])
+            note.cache = hit ? "hit" : "miss"
+            if head {
+                h[.contentLength] = String(buf.readableBytes)
+                return Response(status: outStatus, headers: h, body: .init())
+            }
+            return Response(status: outStatus, headers: h, body: .init(byteBuffer: buf))
+        }
+        if head {
+            h[.contentLength] = String(length)
+            return Response(status: outStatus, headers: h, body: .init())
+        }
+        // Small files are kept whole too (keyed by the file's digest, which names exactly these bytes,
+        // as a chunk's digest does): a hot page is then one lookup and no copy.
+        let wholeKey = entry.digest.flatMap { d in
+            offset == 0 && length == entry.size && entry.size <= TroveServer.wholeFileLimit ? ChunkKey(digest: d, encoded: false) : nil
+        }
+        if let wholeKey, let b = cache.get(wholeKey, counted: entry.chunks.count == 1) {
+            note.cache = "hit"
+            if entry.chunks.count > 1 { cache.countHit() }
+            return Response(status: outStatus, headers: h, body: .init(byteBuffer: b))
+        }
+        let pieces = TroveServer.pieces(entry.chunks, offset: offset, length: length)
+        // Read (and verify) the first bytes before answering, so most failures still get a clean status.
+        var split = 0, ahead = 0
+        while split < pieces.count, ahead < configuration.prefetchBytes { ahead += pieces[split].count; split += 1 }
+        var first: [ByteBuffer] = []
+        first.reserveCapacity(split)
+        let (hits, misses) = try await load(pieces[0..<split]) { first.append($0) }
+        note.cache = misses == 0 ? (hits == 0 ? "-" : "hit") : (hits == 0 ? "miss" : "partial")
+        if split == pieces.count {
+            if first.count <= 1 {
+                return Response(status: outStatus, headers: h, body: .init(byteBuffer: first.first ?? ByteBuffer()))
+            }
+            // One write instead of several: a copy of a small page is cheaper than extra syscalls.
+            var all = ByteBuffer()
+            all.reserveCapacity(length)
+            for var b in first { all.writeBuffer(&b) }
+            if let wholeKey { cache.put(wholeKey, all) }
+            return Response(status: outStatus, headers: h, body: .init(byteBuffer: all))
+        }
+        let rest = Array(pieces[split...])
+        let prefetched = first
+        let path = entry.path
+        return Response(status: outStatus, headers: h, body: ResponseBody(contentLength: length) { [self] writer in
+            try await writer.write(contentsOf: prefetched)
+            do {
+                // Buffers go out in batches of ~512 KiB: one channel write and flush per batch.
+                var batch: [ByteBuffer] = []
+                var batched = 0
+                try await load(rest[...]) { b in
+                    batch.append(b)
+                    batched += b.readableBytes
+                    if batched >= 512 << 10 {
+                        try await writer.write(contentsOf: batch)
+                        batch.removeAll(keepingCapacity: true)
+                        batched = 0
+                    }
+                }
+                if !batch.isEmpty { try await writer.write(contentsOf: batch) }
+            } catch let e as RepositoryError {
+                // Headers are gone: the only honest thing left is to cut the connection short.
+                metrics.storeError("corrupt")
+                logger.error("aborting response mid-body: stored data failed verification", metadata: ["file": "\(path)", "error": "\(e)"])
+                throw e
+            } catch let e as BlobStoreError {
+                metrics.storeError(e.isRetryable ? "unavailable" : "store")
+                logger.error("aborting response mid-body: store error", metadata: ["file": "\(path)", "error": "\(e)"])
+                throw e
+            } catch {
+                // The client went away or stopped reading (closed by the write-stall timeout).
+                logger.debug("response not completed", metadata: ["file": "\(path)", "error": "\(error)"])
+                throw error
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// The chunk slices covering `offset..<offset+length`.
+    static func pieces(_ chunks: [ChunkRef], offset: Int, length: Int) -> [Piece] {
+        var out: [Piece] = []
+        var pos = 0
+        let end = offset + length
+        for c in chunks {
+            let cs = pos, ce = pos + c.location.rawSize
+            pos = ce
+            if ce <= offset { continue }
+            if cs >= end { break }
+            out.append(Piece(chunk: c, lo: max(offset, cs) - cs, hi: min(end, ce) - cs))
+        }
+        return out
+    }
+
+    /// Delivers the pieces in order, from the chunk cache where possible; runs of missing chunks are read
+    /// with one ranged GET per adjacent run and verified by `ChunkReader`. Returns (hits, misses).
+    @discardableResult
+    func load(_ pieces: ArraySlice<Piece>, _ sink: (ByteBuffer) async throws -> Void) async throws -> (Int, Int) {
+        var hits = 0, misses = 0
+        var i = pieces.startIndex
+        while i < pieces.endIndex {
+            let p = pieces[i]
+            if let b = cache.get(ChunkKey(digest: p.chunk.digest, encoded: false)) {
+                hits += 1
+                try await sink(TroveServer.slice(b, p))
+                i += 1
+                continue
+            }
+            var j = i + 1
+            while j < pieces.endIndex, !cache.contains(ChunkKey(digest: pieces[j].chunk.digest, encoded: false)) { j += 1 }
+            misses += j - i
+            var k = i
+            try await reader.stream(pieces[i..<j].map(\.chunk)) { bytes in
+                let buf = ByteBuffer(bytes: bytes)
+                let piece = pieces[k]
+                cache.put(ChunkKey(digest: piece.chunk.digest, encoded: false), buf)
+                k += 1
+                try await sink(TroveServer.slice(buf, piece))
+            }
+            i = j
+        }
+        return (hits, misses)
+    }
+
+    static func slice(_ b: ByteBuffer, _ p: Piece) -> ByteBuffer {
+        if p.lo == 0 && p.hi == b.readableBytes { return b }
+        return b.getSlice(at: b.readerIndex + p.lo, length: p.count) ?? ByteBuffer()
+    }
+
+    /// The stored zstd frame of a chunk, verified once (decoded and hashed) when it enters the cache;
+    /// hot requests then send it with no decompression at all.
+    func encodedChunk(_ c: ChunkRef) async throws -> (ByteBuffer, Bool) {
+        let key = ChunkKey(digest: c.digest, encoded: true)
+        if let b = cache.get(key) { return (b, true) }
+        let l = c.location
+        let stored: [UInt8]
+        do {
+            stored = try await repository.store.get(StoreLayout.pack(l.pack), range: ByteRange(offset: l.offset, length: l.storedSize))
+        } catch BlobStoreError.notFound {
+            throw RepositoryError.corrupt("pack \(l.pack.hex) is missing (needed for chunk \(c.digest.hex))")
+        } catch BlobStoreError.invalidRange {
+            throw RepositoryError.corrupt("pack \(l.pack.hex) is shorter than its manifest says")
+        }
+        guard stored.count == l.storedSize else {
+            throw RepositoryError.corrupt("pack \(l.pack.hex) returned \(stored.count) of \(l.storedSize) bytes")
+        }
+        let decoded: [UInt8]
+        do {
+            decoded = try stored.withUnsafeBytes {
+                try ChunkCodec.decode($0, codec: .zstd, rawSize: l.rawSize, digest: c.digest, dictionary: nil, decompressor: ZstdDecompressor())
+            }
+        } catch let e as CorruptChunkError {
+            throw RepositoryError.corrupt("\(e) (pack \(l.pack.hex))")
+        }
+        cache.put(ChunkKey(digest: c.digest, encoded: false), ByteBuffer(bytes: decoded))
+        let buf = ByteBuffer(bytes: stored)
+        cache.put(key, buf)
+        return (buf, false)
+    }
+
+    // MARK: Header parsing
+
+    /// Whether `Accept-Encoding` lists zstd with a non-zero quality.
+    static func acceptsZstd(_ header: String?) -> Bool {
+        guard let header, header.utf8.count < 1024 else { return false }
+        for item in header.split(separator: ",") {
+            let parts = item.split(separator: ";")
+            guard let name = parts.first?.trimmingCharacters(in: .whitespaces).lowercased(), name == "zstd" else { continue }
+            for p in parts.dropFirst() {
+                let kv = p.trimmingCharacters(in: .whitespaces).lowercased()
+                if kv.hasPrefix("q="), let q = Double(kv.dropFirst(2)), q <= 0 { return false }
+            }
+            return true
+        }
+        return false
+    }
+
+    /// `If-None-Match` against an ETag (weak comparison, as RFC 9110 prescribes for it).
+    static func matches(_ header: String, _ etag: String) -> Bool {
+        let bare = etag.hasPrefix("W/") ? String(etag.dropFirst(2)) : etag
+        for item in header.split(separator: ",") {
+            var t = item.trimmingCharacters(in: .whitespaces)
+            if t == "*" { return true }
+            if t.hasPrefix("W/") { t = String(t.dropFirst(2)) }
+            if t == bare { return true }
+        }
+        return false
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// One JSON object per line: `{"ts":…,"level":…,"label":…,"msg":…, <metadata>…}`, for the access log
+/// and the server's own messages. Metadata is stored as given and only rendered when a line is written
+/// (setting request metadata on a logger that logs nothing costs almost nothing).
+public struct JSONLogHandler: LogHandler {
+    public enum Stream: Sendable { case standardOutput, standardError }
+
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+    public var logLevel: Logger.Level
+    let label: String
+    let stream: Stream
+
+    public init(label: String, stream: Stream, level: Logger.Level) {
+        self.label = label
+        self.stream = stream
+        self.logLevel = level
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var line = "{\"ts\":\""
+        line += JSONLogHandler.timestamp()
+        line += "\",\"level\":\"\(event.level.rawValue)\",\"label\":"
+        JSONLogHandler.quote(label, into: &line)
+        line += ",\"msg\":"
+        JSONLogHandler.quote("\(event.message)", into: &line)
+        var all = metadata
+        if let p = metadataProvider?.get() { all.merge(p) { a, _ in a } }
+        if let m = event.metadata { all.merge(m) { _, b in b } }
+        if let e = event.error { all["error"] = "\(e)" }
+        for key in all.keys.sorted() {
+            line += ","
+            JSONLogHandler.quote(key, into: &line)
+            line += ":"
+            JSONLogHandler.quote("\(all[key]!)", into: &line)
+        }
+        line += "}\n"
+        LogSink.shared(stream == .standardOutput ? 1 : 2).append(line)
+    }
+
+    /// UTC, millisecond precision: 2026-11-29T02:26:41.123Z.
+    static func timestamp() -> String {
+        var tv = timeval()
+        gettimeofday(&tv, nil)
+        var t = time_t(tv.tv_sec)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        var buf = [CChar](repeating: 0, count: 32)
+        let n = strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%S", &parts)
+        let base = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let ms = Int(tv.tv_usec) / 1000
+        return base + "." + (ms < 10 ? "00" : ms < 100 ? "0" : "") + String(ms) + "Z"
+    }
+
+    static func quote(_ s: String, into out: inout String) {
+        out += "\""
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F }) {
+            out += s
+            out += "\""
+            return
+        }
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where u.value < 0x20 || u.value == 0x7F: out += String(format: "\\u%04x", u.value)
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        out += "\""
+    }
+}
+
+/// Buffered, thread-safe output for log lines: appending is a short critical section; the bytes go out
+/// with one write(2) per 64 KiB, or within 100 ms when traffic is light (and at exit).
+final class LogSink: Sendable {
+    let fd: Int32
+    private let buffer = Mutex<[UInt8]>([])
+    static let flushBytes = 64 << 10
+    private static let sinks: [LogSink] = [LogSink(fd: 1), LogSink(fd: 2)]
+
+    static func shared(_ fd: Int32) -> LogSink {
+        let s = sinks[fd == 1 ? 0 : 1]
+        _ = flusher
+        return s
+    }
+
+    /// One background thread flushes both sinks every 100 ms.
+    private static let flusher: Void = {
+        let t = Thread {
+            while true {
+                usleep(100_000)
+                for s in sinks { s.flush() }
+            }
+        }
+        t.name = "trove-log-flush"
+        t.start()
+        atexit { for s in LogSink.sinks { s.flush() } }
+    }()
+
+    private init(fd: Int32) { self.fd = fd }
+
+    /// Writes happen under the lock, so lines leave in the order they were logged.
+    func append(_ line: String) {
+        buffer.withLock { b in
+            b.append(contentsOf: line.utf8)
+            if b.count >= LogSink.flushBytes {
+                write(b)
+                b.removeAll(keepingCapacity: true)
+            }
+        }
+    }
+
+    func flush() {
+        buffer.withLock { b in
+            if !b.isEmpty { write(b) }
+            b.removeAll(keepingCapacity: true)
+        }
+    }
+
+    private func write(_ bytes: [UInt8]) {
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            let n = rest.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if errno == EINTR { continue }; return }
+            rest = rest.dropFirst(n)
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+import Synchronization
+import TroveContent
+import TroveRepository
+
+/// Resolves `(project, version-or-alias)` to a manifest digest, and a project to its default version,
+/// caching answers for `ttl`. A stale answer is served while one background refresh re-reads the ref
+/// (stale-while-revalidate), so a new publish is picked up within `ttl` plus one store round trip and
+/// no request waits on a ref re-check. If the refresh fails (store outage) the last answer is kept.
+final class RefResolver: Sendable {
+    enum Answer: Sendable, Equatable {
+        /// A version (named directly or through an alias) and its live manifest.
+        case version(manifest: Digest, version: String)
+        /// The default version of a project.
+        case defaultVersion(String)
+        case missing
+    }
+
+    struct Key: Hashable, Sendable {
+        var project: String
+        /// A version or alias; "" asks for the project's default version.
+        var name: String
+    }
+
+    struct Entry: Sendable {
+        var answer: Answer
+        var fetched: ContinuousClock.Instant
+        var refreshing: Bool
+    }
+
+    let repository: Repository
+    let ttl: Duration
+    /// Configured default versions by project (used when the project has no `latest`).
+    let defaults: [String: String]
+    let logger: Logger
+    private let entries = Mutex<[Key: Entry]>([:])
+    static let maxEntries = 10_000
+
+    init(repository: Repository, ttl: Duration, defaults: [String: String], logger: Logger) {
+        self.repository = repository
+        self.ttl = ttl
+        self.defaults = defaults
+        self.logger = logger
+    }
+
+    func version(_ project: String, _ name: String) async throws -> Answer {
+        try await answer(Key(project: project, name: name))
+    }
+
+    func defaultVersion(_ project: String) async throws -> Answer {
+        try await answer(Key(project: project, name: ""))
+    }
+
+    private func answer(_ key: Key) async throws -> Answer {
+        let now = ContinuousClock.now
+        enum Step { case done(Answer), refresh(Answer), fetch }
+        let step: Step = entries.withLock { m in
+            guard var e = m[key] else { return .fetch }
+            if now - e.fetched < ttl || e.refreshing { return .done(e.answer) }
+            e.refreshing = true
+            m[key] = e
+            return .refresh(e.answer)
+        }
+        switch step {
+        case .done(let a):
+            return a
+        case .refresh(let a):
+            Task { [self] in
+                do {
+                    let fresh = try await fetch(key)
+                    store(key, fresh)
+                } catch {
+                    logger.warning("ref refresh failed; serving the last answer", metadata: [
+                        "project": "\(key.project)", "name": "\(key.name)", "error": "\(error)"])
+                    entries.withLock { m in
+                        if var e = m[key] { e.refreshing = false; e.fetched = ContinuousClock.now - ttl + .seconds(1); m[key] = e }
+                    }
+                }
+            }
+            return a
+        case .fetch:
+            let fresh = try await fetch(key)
+            store(key, fresh)
+            return fresh
+        }
+    }
+
+    private func store(_ key: Key, _ answer: Answer) {
+        entries.withLock { m in
+            if m.count >= RefResolver.maxEntries { m.removeAll(keepingCapacity: true) }
+            m[key] = Entry(answer: answer, fetched: ContinuousClock.now, refreshing: false)
+        }
+    }
+
+    /// Reads from the store: a version ref, else an alias to a version, else missing.
+    private func fetch(_ key: Key) async throws -> Answer {
+        guard (try? Names.validate(key.project, what: "project")) != nil else { return .missing }
+        if key.name.isEmpty { return try await fetchDefault(key.project) }
+        guard (try? Names.validate(key.name, what: "version")) != nil else { return .missing }
+        if let r = try await repository.ref(key.project, key.name) {
+            return .version(manifest: r.ref.current.manifest, version: key.name)
+        }
+        if let a = try await repository.alias(key.project, key.name), let r = try await repository.ref(key.project, a.version) {
+            return .version(manifest: r.ref.current.manifest, version: a.version)
+        }
+        return .missing
+    }
+
+    /// `latest` (version or alias) if present, else the configured default, else the most recently published.
+    private func fetchDefault(_ project: String) async throws -> Answer {
+        if case .version = try await fetch(Key(project: project, name: "latest")) { return .defaultVersion("latest") }
+        if let d = defaults[project], case .version = try await fetch(Key(project: project, name: d)) { return .defaultVersion(d) }
+        let versions = try await repository.versions(of: project)
+        guard let newest = versions.max(by: { ($0.current.published, $0.version) < ($1.current.published, $1.version) }) else {
+            return .missing
+        }
+        return .defaultVersion(newest.version)
+    }
+}

@@ -1,0 +1,302 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import TroveContent
+import TroveManifest
+import TroveRepository
+import TroveStorage
+
+/// Settings of `trove serve` (see docs/serve.md for the config keys that set them).
+public struct ServeConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    /// 0 picks a free port (tests).
+    public var port = 8080
+    /// `Cache-Control` for public projects.
+    public var cacheControl = "public, max-age=60"
+    /// `Cache-Control` for private projects (shared caches must not keep them).
+    public var privateCacheControl = "private, no-cache"
+    /// How long a version/alias lookup is trusted before the ref is re-read.
+    public var refTTL: Duration = .seconds(5)
+    /// Byte budget of the decoded-chunk cache.
+    public var cacheBytes = 256 << 20
+    public var access = AccessPolicy()
+    /// Default versions by project, used when a project has no `latest`.
+    public var defaultVersions: [String: String] = [:]
+    /// Connections idle for this long are closed: no request, a request sent too slowly, or a response
+    /// the client stopped reading (outbound buffer full for this long).
+    public var idleTimeout: Duration = .seconds(60)
+    /// Bytes read and verified before the status line is sent: errors within them still get a clean
+    /// 502/503; a failure after them can only abort the connection.
+    public var prefetchBytes = 1 << 20
+    public var serverName: String? = "trove"
+    public var accessLog = true
+
+    public init() {}
+}
+
+/// Cache key of a chunk: decoded bytes, or the stored zstd frame (passthrough).
+public struct ChunkKey: Hashable, Sendable {
+    public var digest: Digest
+    public var encoded: Bool
+}
+
+/// `trove serve`: published versions over HTTP, straight from the store. Holds no state of its own
+/// beyond caches of immutable things (manifests, chunks) and short-lived ref answers.
+public final class TroveServer: Sendable {
+    public let repository: Repository
+    public let configuration: ServeConfiguration
+    public let metrics: ServeMetrics
+    let cache: ByteCache<ChunkKey>
+    let refs: RefResolver
+    let lookups = BoundedMap<LookupKey, Lookup>(limit: 50_000)
+    let siteRoots = BoundedMap<Digest, Bool>(limit: 4096)
+    let reader: ChunkReader
+    let logger: Logger
+    let accessLogger: Logger
+
+    /// Top-level folders of the Read the Docs layout that are offered under `/_download/`.
+    public static let downloadMedia: Set<String> = ["pdf", "epub", "htmlzip", "json"]
+
+    public init(repository: Repository, configuration: ServeConfiguration = ServeConfiguration(),
+                logger: Logger = Logger(label: "trove.serve")) {
+        self.repository = repository
+        self.configuration = configuration
+        self.metrics = ServeMetrics()
+        self.cache = ByteCache(budget: configuration.cacheBytes, maxEntry: min(configuration.cacheBytes / 8, 4 << 20))
+        self.logger = logger
+        var access = Logger(label: "trove.serve.access")
+        access.logLevel = configuration.accessLog ? .info : .critical
+        self.accessLogger = access
+        self.refs = RefResolver(repository: repository, ttl: configuration.refTTL, defaults: configuration.defaultVersions, logger: logger)
+        var r = ChunkReader(repository: repository)
+        r.maxRequestBytes = 1 << 20
+        r.readAhead = 2
+        self.reader = r
+    }
+
+    // MARK: Running
+
+    /// The Hummingbird application; `onRunning` gets the bound port.
+    public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let idle = configuration.idleTimeout.components.seconds
+        return Application(
+            responder: CallbackResponder { [self] (request: Request, _: BasicRequestContext) in await respond(request) },
+            server: .http1(configuration: .init(additionalChannelHandlers: [WriteStallHandler(timeout: .seconds(max(1, idle)))],
+                                                idleTimeout: .seconds(max(1, idle)))),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port),
+                                 serverName: configuration.serverName),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+    }
+
+    /// Makes SwiftNIO's event loops Swift Concurrency's global executor, so request handlers run on the
+    /// thread that owns the connection instead of hopping to the cooperative pool and back (a large share
+    /// of per-request cost for small files). Call once, first thing in the process; false if not possible.
+    public static func useEventLoopsAsGlobalExecutor() -> Bool {
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+    }
+
+    /// Runs until SIGINT or SIGTERM, then stops accepting and lets in-flight requests finish.
+    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        try await application(onRunning: onRunning).runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+
+    // MARK: Requests
+
+    /// Answers one request. Never throws: every failure becomes a status code.
+    public func respond(_ request: Request) async -> Response {
+        let start = ContinuousClock.now
+        var note = Note()
+        let response: Response
+        do {
+            response = try await route(request, &note)
+        } catch {
+            response = failure(error, request: request, note: &note)
+        }
+        let status = response.status.code
+        let bytes = request.method == .head ? 0 : (response.body.contentLength ?? 0)
+        let elapsed = ContinuousClock.now - start
+        metrics.request(status: status, duration: elapsed, bytes: bytes)
+        if configuration.accessLog {
+            accessLogger.info("request", metadata: [
+                "method": "\(request.method.rawValue)", "path": "\(TroveServer.loggablePath(request.head.path ?? ""))",
+                "status": "\(status)", "bytes": "\(bytes)", "us": "\(elapsed.nanoseconds / 1000)",
+                "cache": "\(note.cache)", "encoding": "\(note.encoding)",
+            ])
+        }
+        return response
+    }
+
+    /// The request target for logs: at most 512 bytes, with a signed URL's signature redacted (a signed
+    /// URL is a credential until it expires; logs outlive that and travel further).
+    static func loggablePath(_ raw: String) -> String {
+        var s = String(raw.prefix(512))
+        if let r = s.range(of: "signature=") {
+            let end = s[r.upperBound...].firstIndex(of: "&") ?? s.endIndex
+            s.replaceSubrange(r.upperBound..<end, with: "REDACTED")
+        }
+        return s
+    }
+
+    /// What the access log says about a request beyond the status.
+    struct Note {
+        var cache = "-"
+        var encoding = "identity"
+    }
+
+    struct Failure: Error {
+        var status: HTTPResponse.Status
+        var headers: HTTPFields = [:]
+    }
+
+    func route(_ request: Request, _ note: inout Note) async throws -> Response {
+        guard request.method == .get || request.method == .head else {
+            return plain(.methodNotAllowed, "method not allowed\n", extra: [.allow: "GET, HEAD"])
+        }
+        let path: RequestPath
+        switch RequestPath.parse(request.head.path ?? "") {
+        case .success(let p): path = p
+        case .failure(.badRequest): return plain(.badRequest, "bad request\n")
+        case .failure(.tooLong): return plain(.uriTooLong, "URI too long\n")
+        case .failure(.notFound): return notFound()
+        }
+        let s = path.segments
+        switch s.first {
+        case nil:
+            return notFound()
+        case "healthz" where s.count == 1:
+            return plain(.ok, "ok\n", extra: [.cacheControl: "no-store"])
+        case "metrics" where s.count == 1:
+            metrics.cache(cache.stats)
+            var h: HTTPFields = [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"]
+            h[.contentLength] = nil
+            return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: metrics.render())))
+        case "_download":
+            guard s.count >= 5, TroveServer.downloadMedia.contains(s[3]) else { return notFound() }
+            return try await serveFile(request, project: s[1], version: s[2], rest: Array(s[4...]), path: path,
+                                       download: s[3], urlPrefix: "/_download/\(RequestPath.encode(s[1]))/\(RequestPath.encode(s[2]))/\(RequestPath.encode(s[3]))",
+                                       note: &note)
+        default:
+            let project = s[0]
+            let authorised = isAuthorised(request, project: project)
+            if s.count == 1 {
+                guard authorised else { return notFound() }
+                guard case .defaultVersion(let v) = try await refs.defaultVersion(project) else { return notFound() }
+                return redirect(.found, to: RequestPath.url([project, v], trailingSlash: true), cacheControl: "no-cache")
+            }
+            return try await serveFile(request, project: project, version: s[1], rest: Array(s[2...]), path: path,
+                                       download: nil, urlPrefix: "/\(RequestPath.encode(project))/\(RequestPath.encode(s[1]))",
+                                       note: &note)
+        }
+    }
+
+    func isAuthorised(_ request: Request, project: String) -> Bool {
+        !configuration.access.isPrivate(project) || configuration.access.bearerGrants(request.headers[.authorization], project: project)
+    }
+
+    /// Serves one file of a version: site paths (`download == nil`) or `/_download/` paths.
+    func serveFile(_ request: Request, project: String, version: String, rest: [String], path: RequestPath,
+                   download: String?, urlPrefix: String, note: inout Note) async throws -> Response {
+        let isPrivate = configuration.access.isPrivate(project)
+        let bearer = !isPrivate || configuration.access.bearerGrants(request.headers[.authorization], project: project)
+        // Without a token, only a signed URL can grant access: do not even look the version up otherwise.
+        guard bearer || AccessPolicy.hasSignature(path.query) else { return notFound() }
+        guard case .version(let digest, _) = try await refs.version(project, version) else { return notFound() }
+        let manifest = try await repository.manifest(digest)
+        let root: String
+        if let download { root = download } else { root = try siteRoot(manifest) }
+        let key = LookupKey(manifest: digest, path: rest.joined(separator: "/"), root: root, slash: path.trailingSlash,
+                            index: download == nil)
+        let found: Lookup
+        if let l = lookups.get(key) { found = l } else {
+            found = try lookup(manifest, root: root, rest: rest, slash: path.trailingSlash, index: download == nil)
+            lookups.put(key, found)
+        }
+        switch found {
+        case .notFound:
+            guard bearer, download == nil else { return notFound() }
+            return try await siteNotFound(manifest, digest: digest, root: root, isPrivate: isPrivate, request: request)
+        case .addSlash:
+            guard bearer else { return notFound() }
+            var location = urlPrefix + (rest.isEmpty ? "" : "/" + rest.map(RequestPath.encode).joined(separator: "/")) + "/"
+            if let q = path.query, !q.isEmpty { location += "?" + q }
+            return redirect(.movedPermanently, to: location, cacheControl: isPrivate ? configuration.privateCacheControl : configuration.cacheControl)
+        case .file(let entry):
+            if !bearer {
+                guard configuration.access.signatureGrants(query: path.query, project: project, version: version, path: entry.path)
+                else { return notFound() }
+            }
+            return try await send(entry, request: request, status: .ok, conditional: true,
+                                  cacheControl: isPrivate ? configuration.privateCacheControl : configuration.cacheControl, note: &note)
+        }
+    }
+
+    /// "html" when the version has an `html/` tree (the Read the Docs layout), else "" (served as published).
+    func siteRoot(_ m: Manifest) throws -> String {
+        if let known = siteRoots.get(m.digest) { return known ? "html" : "" }
+        let hasHTML = try m.file(at: "html")?.kind == .dir
+        siteRoots.put(m.digest, hasHTML)
+        return hasHTML ? "html" : ""
+    }
+
+    /// The site's own `404.html` (at its root) with status 404, or the plain 404.
+    func siteNotFound(_ m: Manifest, digest: Digest, root: String, isPrivate: Bool, request: Request) async throws -> Response {
+        let key = LookupKey(manifest: digest, path: "\u{0}404", root: root, slash: false, index: false)
+        let found: Lookup
+        if let l = lookups.get(key) { found = l } else {
+            found = try lookup(m, root: root, rest: ["404.html"], slash: false, index: false)
+            lookups.put(key, found)
+        }
+        guard case .file(let entry) = found else { return notFound() }
+        var note = Note()
+        return try await send(entry, request: request, status: .notFound, conditional: false,
+                              cacheControl: isPrivate ? configuration.privateCacheControl : "no-cache", note: &note)
+    }
+
+    // MARK: Responses
+
+    func plain(_ status: HTTPResponse.Status, _ text: String, extra: HTTPFields = [:]) -> Response {
+        var h: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
+        h.append(contentsOf: extra)
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// The one 404 for everything that does not exist or may not be seen (identical either way).
+    func notFound() -> Response {
+        plain(.notFound, "not found\n", extra: [.cacheControl: "no-cache"])
+    }
+
+    func redirect(_ status: HTTPResponse.Status, to location: String, cacheControl: String) -> Response {
+        Response(status: status, headers: [.location: location, .cacheControl: cacheControl, .contentType: "text/plain; charset=utf-8"],
+                 body: .init(byteBuffer: ByteBuffer(string: "moved to \(location)\n")))
+    }
+
+    /// Maps an error to a status: store outage 503 (with Retry-After), corrupt or inconsistent store 502.
+    func failure(_ error: any Error, request: Request, note: inout Note) -> Response {
+        let path = String((request.head.path ?? "").prefix(512))
+        switch error {
+        case BlobStoreError.transient(let m):
+            metrics.storeError("unavailable")
+            logger.error("store unavailable", metadata: ["path": "\(path)", "error": "\(m)"])
+            return plain(.serviceUnavailable, "store unavailable, try again shortly\n", extra: [.retryAfter: "5", .cacheControl: "no-store"])
+        case let e as RepositoryError:
+            if case .corrupt = e { metrics.storeError("corrupt") } else { metrics.storeError("inconsistent") }
+            logger.error("corrupt or inconsistent store object", metadata: ["path": "\(path)", "error": "\(e)"])
+            return plain(.badGateway, "stored data failed verification\n", extra: [.cacheControl: "no-store"])
+        case let e as BlobStoreError:
+            metrics.storeError("store")
+            logger.error("store error", metadata: ["path": "\(path)", "error": "\(e)"])
+            return plain(.badGateway, "store error\n", extra: [.cacheControl: "no-store"])
+        case let e as ManifestError:
+            metrics.storeError("manifest")
+            logger.error("unreadable manifest", metadata: ["path": "\(path)", "error": "\(e)"])
+            return plain(.badGateway, "stored data failed verification\n", extra: [.cacheControl: "no-store"])
+        default:
+            metrics.storeError("other")
+            logger.error("request failed", metadata: ["path": "\(path)", "error": "\(error)"])
+            return plain(.internalServerError, "internal error\n", extra: [.cacheControl: "no-store"])
+        }
+    }
+}

@@ -1,0 +1,231 @@
+import Foundation
+import Hummingbird
+import Synchronization
+import Testing
+import TroveContent
+import TroveManifest
+import TrovePublish
+import TroveRepository
+import TroveServe
+import TroveStorage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A store that can be switched into an outage (every call fails as a transient error).
+final class FaultyStore: BlobStore {
+    let base: any BlobStore
+    let down = Atomic<Bool>(false)
+    init(_ base: any BlobStore) { self.base = base }
+    var displayName: String { "faulty(\(base.displayName))" }
+    func check() throws { if down.load(ordering: .relaxed) { throw BlobStoreError.transient("simulated outage") } }
+    func put(_ key: ObjectKey, _ bytes: [UInt8], condition: WriteCondition) async throws -> String {
+        try check(); return try await base.put(key, bytes, condition: condition)
+    }
+    func get(_ key: ObjectKey, range: ByteRange?) async throws -> [UInt8] { try check(); return try await base.get(key, range: range) }
+    func head(_ key: ObjectKey) async throws -> ObjectInfo? { try check(); return try await base.head(key) }
+    func list(prefix: String, continuation: String?) async throws -> ListPage { try check(); return try await base.list(prefix: prefix, continuation: continuation) }
+    func delete(_ keys: [ObjectKey]) async throws { try check(); try await base.delete(keys) }
+}
+
+/// A build tree on disk, written from a dictionary of relative path → contents.
+struct TreeBuilder {
+    let root: String
+    init(_ files: [String: [UInt8]], symlinks: [String: String] = [:]) throws {
+        root = NSTemporaryDirectory() + "trove-serve-tree-\(UUID().uuidString)"
+        for (path, bytes) in files {
+            let full = root + "/" + path
+            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data(bytes).write(to: URL(fileURLWithPath: full))
+        }
+        for (path, target) in symlinks {
+            let full = root + "/" + path
+            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: full, withDestinationPath: target)
+        }
+    }
+    func remove() { try? FileManager.default.removeItem(atPath: root) }
+}
+
+/// Deterministic pseudo-random bytes (incompressible) of a given size.
+func noise(_ n: Int, seed: UInt64) -> [UInt8] {
+    var s = seed &* 0x9E3779B97F4A7C15 | 1
+    var out = [UInt8](repeating: 0, count: n)
+    for i in 0..<n {
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17
+        out[i] = UInt8(truncatingIfNeeded: s)
+    }
+    return out
+}
+
+func text(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+/// The standard fixture site: a Read the Docs layout with html/, pdf/ and epub/.
+enum Site {
+    static let page = text("<html><head><link rel=stylesheet href=_static/site.css></head><body>"
+                           + String(repeating: "Trove serves documentation. ", count: 60) + "</body></html>\n")
+    static let css = text("body { color: #333 }\n" + String(repeating: ".x { margin: 0 }\n", count: 50))
+    static let pdf = noise(3 << 20 + 12345, seed: 7) // several chunks, incompressible
+    static let files: [String: [UInt8]] = [
+        "html/index.html": text("<html>index v1</html>\n"),
+        "html/page.html": page,
+        "html/guide/index.html": text("<html>guide</html>\n"),
+        "html/404.html": text("<html>our own 404</html>\n"),
+        "html/_static/site.css": css,
+        "html/data.unknownext": text("opaque"),
+        "html/space name.html": text("<html>spaces</html>\n"),
+        "pdf/demo.pdf": pdf,
+        "epub/demo.epub": text("epub bytes"),
+    ]
+}
+
+/// A server over a memory store, running in-process on 127.0.0.1 with an OS-chosen port.
+final class Harness: Sendable {
+    let memory = MemoryBlobStore()
+    let faulty: FaultyStore
+    let repository: Repository
+    let cacheDir: String
+
+    init() {
+        faulty = FaultyStore(memory)
+        cacheDir = NSTemporaryDirectory() + "trove-serve-cache-\(UUID().uuidString)"
+        repository = Repository(store: faulty, cacheDirectory: URL(fileURLWithPath: cacheDir))
+    }
+
+    @discardableResult
+    func publish(_ project: String, _ version: String, _ files: [String: [UInt8]], symlinks: [String: String] = [:],
+                 dictionary: Bool = false) async throws -> PublishReport {
+        let tree = try TreeBuilder(files, symlinks: symlinks)
+        defer { tree.remove() }
+        var o = PublishOptions()
+        o.trainDictionary = dictionary
+        o.threads = 2
+        return try await Publisher(repository: repository, options: o).publish(project: project, version: version, from: tree.root)
+    }
+
+    /// Runs `body` against a running server; stops it afterwards.
+    func withServer<T>(_ configure: (inout ServeConfiguration) -> Void = { _ in },
+                       _ body: (Client, TroveServer) async throws -> T) async throws -> T {
+        var c = ServeConfiguration()
+        c.host = "127.0.0.1"
+        c.port = 0
+        c.accessLog = false
+        configure(&c)
+        let server = TroveServer(repository: repository, configuration: c)
+        let (stream, cont) = AsyncStream.makeStream(of: Int.self)
+        let app = server.application { port in cont.yield(port); cont.finish() }
+        let task = Task { try await app.run() }
+        var port = 0
+        for await p in stream { port = p }
+        defer { task.cancel() }
+        let result = try await body(Client(port: port), server)
+        task.cancel()
+        _ = await task.result
+        return result
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: cacheDir) }
+}
+
+/// One HTTP exchange as a real client (curl) saw it.
+struct Reply: CustomStringConvertible {
+    var status: Int
+    var headers: [String: String]
+    var body: [UInt8]
+    var exitCode: Int32
+    var text: String { String(decoding: body, as: UTF8.self) }
+    subscript(_ name: String) -> String? { headers[name.lowercased()] }
+    var description: String { "\(status) \(headers) \(text.prefix(200))" }
+}
+
+/// curl against the server: `--path-as-is` so hostile paths reach it unnormalised.
+struct Client: Sendable {
+    let port: Int
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    /// Runs curl off the cooperative thread pool (a blocked pool thread could starve the in-process server).
+    func get(_ path: String, headers: [String: String] = [:], method: String = "GET", extra: [String] = []) async throws -> Reply {
+        try await offPool { try getBlocking(path, headers: headers, method: method, extra: extra) }
+    }
+
+    func raw(_ request: [UInt8]) async throws -> [UInt8] {
+        try await offPool { try rawBlocking(request) }
+    }
+
+    func getBlocking(_ path: String, headers: [String: String], method: String, extra: [String]) throws -> Reply {
+        let dir = NSTemporaryDirectory() + "trove-curl-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var args = ["-s", "--path-as-is", "-D", dir + "/h", "-o", dir + "/b", "--max-time", "20", "-X", method]
+        if method == "HEAD" { args = ["-s", "--path-as-is", "-I", "-D", dir + "/h", "-o", dir + "/b", "--max-time", "20"] }
+        for (k, v) in headers { args += ["-H", "\(k): \(v)"] }
+        args += extra
+        args.append(base + path)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        p.arguments = args
+        try p.run()
+        p.waitUntilExit()
+        let head = (try? String(contentsOfFile: dir + "/h", encoding: .utf8)) ?? ""
+        var status = 0
+        var fields: [String: String] = [:]
+        for line in head.split(separator: "\r\n") {
+            if line.hasPrefix("HTTP/") { status = Int(line.split(separator: " ")[1]) ?? 0; fields = [:]; continue }
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        let body = method == "HEAD" ? [] : ((try? Data(contentsOf: URL(fileURLWithPath: dir + "/b"))).map { [UInt8]($0) } ?? [])
+        return Reply(status: status, headers: fields, body: body, exitCode: p.terminationStatus)
+    }
+
+    /// Sends raw bytes over TCP and returns what came back before the server closed or 3 s passed.
+    func rawBlocking(_ request: [UInt8]) throws -> [UInt8] {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        precondition(fd >= 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
+        var tv = timeval(tv_sec: 3, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        shutdown(fd, Int32(SHUT_WR))
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return out
+    }
+}
+
+/// Runs blocking work on a plain thread.
+func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { c in
+        Thread { c.resume(with: Result { try work() }) }.start()
+    }
+}
+
+/// Runs a command, returning its exit status and standard output.
+func run(_ tool: String, _ args: [String], stdin: [UInt8]? = nil) throws -> (Int32, [UInt8]) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: tool)
+    p.arguments = args
+    let out = Pipe()
+    p.standardOutput = out
+    let inPipe = Pipe()
+    if stdin != nil { p.standardInput = inPipe }
+    try p.run()
+    if let stdin {
+        inPipe.fileHandleForWriting.write(Data(stdin))
+        try inPipe.fileHandleForWriting.close()
+    }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, [UInt8](data))
+}
