@@ -27,7 +27,8 @@ WORKDIR=${2:-/work/peers-work}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OUTDIR="$HERE/../out"
 STEPS=${PEERS_STEPS:-build1 build2 build3 large}
-TOOLS=${PEERS_TOOLS:-restic borg rsync}
+TOOLS=${PEERS_TOOLS:-trove restic borg rsync}
+TROVE=${TROVE:-$HERE/../../.build/release/trove}
 
 for s in $STEPS; do
   [ -d "$CORPUS/$s" ] || { echo "missing $CORPUS/$s: run bench/corpus/make-corpus.sh first" >&2; exit 1; }
@@ -58,6 +59,26 @@ record() {  # tool step tree_bytes stored prev_stored wall
   echo -e "$1\t$2\t$3\t$4\t$(( $4 - $5 ))\t$6" >> "$TSV"
   printf '[peers] %-7s %-7s stored=%s (+%s) in %ss\n' "$1" "$2" "$4" "$(( $4 - $5 ))" "$6"
 }
+
+# ---------------------------------------------------------------- trove (same trees, same run)
+if [[ " $TOOLS " == *" trove "* ]]; then
+  [ -x "$TROVE" ] || (cd "$HERE/../.." && swift build -c release --product trove >/dev/null)
+  store="$WORKDIR/trove-store"
+  export TROVE_CACHE_DIR="$WORKDIR/trove-cache"
+  mkdir -p "$store"
+  prev=$(dusb "$store")
+  for s in $STEPS; do
+    # every build goes to one version (the rebuild case); large/ is its own project
+    if [[ $s == build* ]]; then pv=(bench latest); else pv=("$s" v1); fi
+    t=$(now)
+    "$TROVE" publish "${pv[@]}" "$CORPUS/$s" --store "file://$store" >/dev/null
+    w=$(elapsed "$t" "$(now)")
+    cur=$(dusb "$store")
+    record trove "$s" "$(fbytes "$CORPUS/$s")" "$cur" "$prev" "$w"
+    prev=$cur
+  done
+  unset TROVE_CACHE_DIR
+fi
 
 # ---------------------------------------------------------------- restic
 if [[ " $TOOLS " == *" restic "* ]]; then
@@ -140,4 +161,24 @@ awk -F'\t' -v OFS='\t' -v w="$w" '$1=="filecas"{print "filecas",$2,$3,$7,$6,"(ha
   echo "|---|---|---:|---:|---:|---:|"
   awk -F'\t' '$1=="media" && $2!="step"{printf "| %s | %s | %s | %.2f | %s | %.2f |\n",$2,$3,$4,$5/1048576,$6,$7/1048576}' \
       "$OUTDIR/copy_baseline.tsv"
+  echo
+  echo "### Trove vs peers, same run (increment of each step; ratio = peer / trove, higher is better for trove)"
+  echo
+  python3 - "$TSV" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+inc = {(r["tool"], r["step"]): int(r["increment_bytes"]) for r in rows}
+tools = [t for t in ("restic", "borg", "rsync", "filecas") if any(k[0] == t for k in inc)]
+steps = [r["step"] for r in rows if r["tool"] == "trove"]
+if steps:
+    print("| step | trove MiB | " + " | ".join(f"{t} MiB (×)" for t in tools) + " |")
+    print("|---|---:|" + "---:|" * len(tools))
+    for s in steps:
+        tv = inc[("trove", s)]
+        cells = []
+        for t in tools:
+            v = inc.get((t, s))
+            cells.append("-" if v is None else f"{v/1048576:.2f} ({v/max(tv,1):.1f}×)")
+        print(f"| {s} | {tv/1048576:.2f} | " + " | ".join(cells) + " |")
+PY
 } | tee "$OUTDIR/peers.md"
