@@ -120,7 +120,7 @@ for s in dict.fromkeys(r["scenario"] for r in rows):
         print("| %s | %.1f | " % (m, tree) + " | ".join(fmt(cells[t]["increment"]) if t in cells else "" for t in tools) + " |")
     trove = [r for r in rows if r["scenario"] == s and r["tool"].startswith("trove")]
     if trove:
-        print("\nTrove's increment split into new packs and the new version's manifest (uncompressed SQLite):\n")
+        print("\nTrove's increment split into new packs and the new version's manifest (zstd-compressed SQLite):\n")
         print("| media | tool | packs | manifest | zip bytes reused |")
         print("|---|---|---:|---:|---:|")
         for r in trove:
