@@ -35,16 +35,7 @@ struct ServeCommand: TroveSubcommand {
             return JSONLogHandler(label: label, stream: .standardError, level: verbose ? .debug : .info)
         }
         Logger(label: "trove.serve").debug("executor", metadata: ["event_loops_as_global_executor": "\(onLoops)"])
-        let status: ExitStatus
-        do {
-            status = try await execute(try StoreContext(global))
-        } catch let e as ExitCode {
-            throw e
-        } catch {
-            Output.error(ErrorReport.message(for: error))
-            throw ExitCode(ErrorReport.status(for: error).rawValue)
-        }
-        if status != .ok { throw ExitCode(status.rawValue) }
+        try await runReportingErrors()
     }
 
     func execute(_ ctx: StoreContext) async throws -> ExitStatus {

@@ -36,6 +36,11 @@ extension TroveSubcommand {
             h.logLevel = verbose ? .debug : .warning
             return h
         }
+        try await runReportingErrors()
+    }
+
+    /// Opens the store, runs `execute`, and turns errors into one line on stderr and an exit code.
+    func runReportingErrors() async throws {
         let status: ExitStatus
         do {
             status = try await execute(try StoreContext(global))

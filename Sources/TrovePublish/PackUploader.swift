@@ -52,13 +52,18 @@ final class PackUploader: @unchecked Sendable {
         group.enter()
         Task {
             defer { slots.signal(); group.leave() }
-            do {
-                try await store.put(StoreLayout.pack(pack.digest), pack.bytes)
-                record(pack)
-                await journal?.uploaded(pack.digest, size: pack.bytes.count, trailer: pack.bytes.count - pack.payloadSize)
-            } catch {
-                state.withLock { if $0.failure == nil { $0.failure = error } }
-            }
+            await put(pack)
+        }
+    }
+
+    /// Uploads one pack, records where its chunks went and journals it; the first failure is kept.
+    private func put(_ pack: Pack) async {
+        do {
+            try await store.put(StoreLayout.pack(pack.digest), pack.bytes)
+            record(pack)
+            await journal?.uploaded(pack.digest, size: pack.bytes.count, trailer: pack.bytes.count - pack.payloadSize)
+        } catch {
+            state.withLock { if $0.failure == nil { $0.failure = error } }
         }
     }
 
@@ -85,14 +90,7 @@ final class PackUploader: @unchecked Sendable {
             return w
         }
         if let last {
-            let pack = last.finish()
-            do {
-                try await store.put(StoreLayout.pack(pack.digest), pack.bytes)
-                record(pack)
-                await journal?.uploaded(pack.digest, size: pack.bytes.count, trailer: pack.bytes.count - pack.payloadSize)
-            } catch {
-                state.withLock { if $0.failure == nil { $0.failure = error } }
-            }
+            await put(last.finish())
         }
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             group.notify(queue: .global()) { c.resume() }

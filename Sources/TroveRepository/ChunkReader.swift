@@ -39,18 +39,7 @@ public struct ChunkReader: Sendable {
 
     /// Fetches and verifies one run; returns the decoded chunks in order.
     func fetch(_ run: Run) async throws -> [[UInt8]] {
-        let key = StoreLayout.pack(run.pack)
-        let stored: [UInt8]
-        do {
-            stored = try await repository.store.get(key, range: ByteRange(offset: run.offset, length: run.length))
-        } catch BlobStoreError.notFound {
-            throw RepositoryError.corrupt("pack \(run.pack.hex) is missing (needed for chunk \(run.chunks[0].digest.hex))")
-        } catch BlobStoreError.invalidRange {
-            throw RepositoryError.corrupt("pack \(run.pack.hex) is shorter than its manifest says")
-        }
-        guard stored.count == run.length else {
-            throw RepositoryError.corrupt("pack \(run.pack.hex) returned \(stored.count) of \(run.length) bytes")
-        }
+        let stored = try await repository.packBytes(run.pack, offset: run.offset, length: run.length, for: run.chunks[0].digest)
         var dicts: [Digest: ZstdDictionary] = [:]
         for c in run.chunks { if let d = c.location.dictionary, dicts[d] == nil { dicts[d] = try await repository.dictionary(d) } }
         let decompressor = ZstdDecompressor()
@@ -108,5 +97,24 @@ public struct ChunkReader: Sendable {
         out.reserveCapacity(chunks.reduce(0) { $0 + $1.location.rawSize })
         try await stream(chunks) { out.append(contentsOf: $0) }
         return out
+    }
+}
+
+extension Repository {
+    /// Reads `length` bytes at `offset` of a pack, mapping a missing pack or a short read to
+    /// `RepositoryError.corrupt` naming the pack (and the chunk that needed it).
+    public func packBytes(_ pack: Digest, offset: Int, length: Int, for chunk: Digest) async throws -> [UInt8] {
+        let stored: [UInt8]
+        do {
+            stored = try await store.get(StoreLayout.pack(pack), range: ByteRange(offset: offset, length: length))
+        } catch BlobStoreError.notFound {
+            throw RepositoryError.corrupt("pack \(pack.hex) is missing (needed for chunk \(chunk.hex))")
+        } catch BlobStoreError.invalidRange {
+            throw RepositoryError.corrupt("pack \(pack.hex) is shorter than its manifest says")
+        }
+        guard stored.count == length else {
+            throw RepositoryError.corrupt("pack \(pack.hex) returned \(stored.count) of \(length) bytes")
+        }
+        return stored
     }
 }
