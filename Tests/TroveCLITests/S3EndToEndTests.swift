@@ -92,7 +92,9 @@ struct S3Env {
         #expect(e.int("files") == 333 && e.string("manifest") == manifest)
         // About one GET per file (plus ref, manifest, dictionary): the 3 MiB PDF's ~400 chunks take one or
         // two; a few multi-chunk pages whose chunks parallel workers interleaved with others take two.
-        #expect(gets <= e.int("files") + 16 && gets * 2 < chunks, "\(gets) GETs for \(chunks) chunks")
+        // Counts include retried attempts (metering sits inside the retry decorator), so under load a few
+        // more show up; the property that matters is far fewer GETs than chunks.
+        #expect(gets <= e.int("files") + 64 && gets * 2 < chunks, "\(gets) GETs for \(chunks) chunks")
         print("e2e export: \(gets) GETs for \(chunks) chunks in \(e.int("files")) files: \(e.object("requests"))")
 
         // ls at three levels, with and without --json.
