@@ -20,7 +20,9 @@
 # chromium on PATH; `apt-get install chromium` if missing), PROJECT (default django), VERSION
 # (default 5.1), QUERY (default middleware), PORT (default: a free one), OUT (default bench/out),
 # ACCEPT_ENCODING (e.g. "zstd, gzip": send it instead of Chromium's own, which over plain http has no
-# zstd, so that pages come back through trove's zstd passthrough and Chromium has to decode them).
+# zstd, so that pages come back through trove's zstd passthrough and Chromium has to decode them),
+# PUBLISH_ARGS (extra `trove publish` options; passthrough needs chunks compressed without a
+# dictionary, and publish trains one for any site with enough text, so use --no-dictionary with it).
 # Needs python3 and websocket-client, installed into bench/.venv (git-ignored) on first use.
 set -euo pipefail
 
@@ -70,7 +72,7 @@ fi
 
 T=(--store "file://$WORK/store" --cache-dir "$WORK/cache")
 log "publishing $BUILD as $PROJECT $VERSION"
-"$TROVE" publish "$PROJECT" "$VERSION" "$BUILD" "${T[@]}" >"$WORK/publish.log"
+"$TROVE" publish "$PROJECT" "$VERSION" "$BUILD" "${T[@]}" ${PUBLISH_ARGS:-} >"$WORK/publish.log"
 
 PORT=${PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 "$TROVE" serve "${T[@]}" --listen "127.0.0.1:$PORT" >"$WORK/access.log" 2>"$WORK/serve.log" &
