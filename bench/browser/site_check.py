@@ -12,7 +12,7 @@ Steps, each in a fresh "phase" with its own list of network requests:
   3. open BASE + search.html?q=QUERY (Sphinx: client-side search that loads searchindex.js and then
      fetch()es every hit for its summary), wait until "Search finished" and the result list has
      entries, take a PNG screenshot;
-  4. reload the search page (normal reload): the page comes back from the server as 304 or 200.
+  4. reload the search page (normal reload): the browser revalidates it, and it must come back as 304.
 
 A request fails when its response status is >= 400 or it fails at the network level
 (Network.loadingFailed, e.g. a cut connection or a short body). The only failures tolerated are
@@ -452,6 +452,10 @@ def main():
                 d = docs[0]
                 print(f"  [reload] document: HTTP {d.get('wire_status') or d['status']} on the wire"
                       + (" (revalidated with If-None-Match)" if d.get("wire_status") == 304 else ""))
+                if d.get("wire_status") != 304:
+                    ck.fail(f"[reload] the reloaded page was not revalidated: HTTP {d.get('wire_status') or d['status']}, expected 304")
+            else:
+                ck.fail("[reload] no document request seen")
     except Exception as e:
         ck.fail(f"{type(e).__name__}: {e}")
     finally:
