@@ -140,6 +140,14 @@ struct TroveCLI {
         #expect(FileManager.default.fileExists(atPath: cli.home.path + "/from-flag/refs/p/versions/v"))
     }
 
+    @Test func shippedExampleConfigIsValid() throws {
+        let cli = try TroveCLI()
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("config/trove.yaml").path
+        let r = try cli.run(["ls", "--config", example, "--store", "memory://"])
+        #expect(r.status == 0, "\(r.stderr)")
+    }
+
     @Test(arguments: [
         ("publish:\n  pack_sise: 4MiB\n", "unknown key 'publish.pack_sise'"),
         ("publish:\n  pack_size: lots\n", "key 'publish.pack_size' must be a size"),
