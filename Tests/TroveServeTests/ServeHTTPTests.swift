@@ -33,7 +33,8 @@ import TroveStorage
             let page = try await c.get("/demo/v1/page.html")
             #expect(page.status == 200)
             #expect(page.body == Site.page)
-            #expect(page["etag"] == "\"\(Digest.sha256(Site.page).hex)\"")
+            // The file's digest: SHA-256 over its chunk digests (one chunk here).
+            #expect(page["etag"] == "\"\(Digest.file(chunks: [Digest.sha256(Site.page)]).hex)\"")
             #expect(page["accept-ranges"] == "bytes")
             #expect(page["cache-control"] == "public, max-age=60")
 
@@ -187,7 +188,7 @@ import TroveStorage
             #expect(decoded == Site.page)
             // The compressed representation has its own validator.
             let zTag = try #require(z["etag"])
-            #expect(zTag != "\"\(Digest.sha256(Site.page).hex)\"")
+            #expect(zTag != "\"\(Digest.file(chunks: [Digest.sha256(Site.page)]).hex)\"")
             #expect(try await c.get("/demo/v1/page.html", headers: ["Accept-Encoding": "zstd", "If-None-Match": zTag]).status == 304)
             // Hot: second request from the cache, same bytes.
             #expect(try await c.get("/demo/v1/page.html", headers: ["Accept-Encoding": "zstd"]).body == z.body)
