@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
@@ -32,6 +33,9 @@ public struct ServeConfiguration: Sendable {
     public var prefetchBytes = 1 << 20
     public var serverName: String? = "trove"
     public var accessLog = true
+    /// Answer GET/HEAD for public files that are fully cached right in the NIO pipeline, below
+    /// Hummingbird's async responder (`FastPathHandler`); false sends every request the slow way.
+    public var fastPath = true
 
     public init() {}
 }
@@ -83,8 +87,9 @@ public final class TroveServer: Sendable {
         let idle = configuration.idleTimeout.components.seconds
         return Application(
             responder: CallbackResponder { [self] (request: Request, _: BasicRequestContext) in await respond(request) },
-            server: .http1(configuration: .init(additionalChannelHandlers: [WriteStallHandler(timeout: .seconds(max(1, idle)))],
-                                                idleTimeout: .seconds(max(1, idle)))),
+            server: HTTPServerBuilder { [self] responder in
+                TroveHTTP1Channel(responder: responder, idleTimeout: .seconds(max(1, idle)), fastPath: configuration.fastPath ? self : nil)
+            },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port),
                                  serverName: configuration.serverName),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
@@ -115,18 +120,22 @@ public final class TroveServer: Sendable {
         } catch {
             response = failure(error, request: request, note: &note)
         }
-        let status = response.status.code
         let bytes = request.method == .head ? 0 : (response.body.contentLength ?? 0)
-        let elapsed = ContinuousClock.now - start
+        record(method: request.method, path: request.head.path, status: response.status.code, bytes: bytes,
+               elapsed: ContinuousClock.now - start, note: note)
+        return response
+    }
+
+    /// Metrics and the access log line for one answered request (both paths, slow and fast).
+    func record(method: HTTPRequest.Method, path: String?, status: Int, bytes: Int, elapsed: Duration, note: Note) {
         metrics.request(status: status, duration: elapsed, bytes: bytes)
         if configuration.accessLog {
             accessLogger.info("request", metadata: [
-                "method": "\(request.method.rawValue)", "path": "\(TroveServer.loggablePath(request.head.path ?? ""))",
+                "method": "\(method.rawValue)", "path": "\(TroveServer.loggablePath(path ?? ""))",
                 "status": "\(status)", "bytes": "\(bytes)", "us": "\(elapsed.nanoseconds / 1000)",
                 "cache": "\(note.cache)", "encoding": "\(note.encoding)",
             ])
         }
-        return response
     }
 
     /// The request target for logs: at most 512 bytes, with a signed URL's signature redacted (a signed
