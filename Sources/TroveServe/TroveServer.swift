@@ -59,6 +59,8 @@ public final class TroveServer: Sendable {
     let reader: ChunkReader
     let logger: Logger
     let accessLogger: Logger
+    /// The access log's handler when it is the JSON lines handler: lines are then written directly.
+    let directAccessLog: JSONLogHandler?
 
     /// Top-level folders of the Read the Docs layout that are offered under `/_download/`.
     public static let downloadMedia: Set<String> = ["pdf", "epub", "htmlzip", "json"]
@@ -73,6 +75,7 @@ public final class TroveServer: Sendable {
         var access = Logger(label: "trove.serve.access")
         access.logLevel = configuration.accessLog ? .info : .critical
         self.accessLogger = access
+        self.directAccessLog = (access.handler as? JSONLogHandler).flatMap { $0.writesPlainLines ? $0 : nil }
         self.refs = RefResolver(repository: repository, ttl: configuration.refTTL, defaults: configuration.defaultVersions, logger: logger)
         var r = ChunkReader(repository: repository)
         r.maxRequestBytes = 1 << 20
@@ -129,7 +132,11 @@ public final class TroveServer: Sendable {
     /// Metrics and the access log line for one answered request (both paths, slow and fast).
     func record(method: HTTPRequest.Method, path: String?, status: Int, bytes: Int, elapsed: Duration, note: Note) {
         metrics.request(status: status, duration: elapsed, bytes: bytes)
-        if configuration.accessLog {
+        guard configuration.accessLog else { return }
+        if let direct = directAccessLog {
+            direct.accessLine(bytes: bytes, cache: note.cache, encoding: note.encoding, method: method.rawValue,
+                              path: TroveServer.loggablePath(path ?? ""), status: status, us: elapsed.nanoseconds / 1000)
+        } else {
             accessLogger.info("request", metadata: [
                 "method": "\(method.rawValue)", "path": "\(TroveServer.loggablePath(path ?? ""))",
                 "status": "\(status)", "bytes": "\(bytes)", "us": "\(elapsed.nanoseconds / 1000)",
@@ -141,6 +148,7 @@ public final class TroveServer: Sendable {
     /// The request target for logs: at most 512 bytes, with a signed URL's signature redacted (a signed
     /// URL is a credential until it expires; logs outlive that and travel further).
     static func loggablePath(_ raw: String) -> String {
+        if raw.utf8.count <= 512, !raw.utf8.contains(UInt8(ascii: "?")) { return raw }
         var s = String(raw.prefix(512))
         if let r = s.range(of: "signature=") {
             let end = s[r.upperBound...].firstIndex(of: "&") ?? s.endIndex
