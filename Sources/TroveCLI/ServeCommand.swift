@@ -61,6 +61,7 @@ struct ServeCommand: TroveSubcommand {
         }
         if let s = ctx.setting("serve.cache_control") { c.cacheControl = s }
         c.accessLog = !noAccessLog && (ctx.setting("serve.access_log").map { $0.lowercased() != "false" } ?? true)
+        c.fastPath = ctx.setting("serve.fast_path").map { $0.lowercased() != "false" } ?? true
         for entry in AccessPolicy.list(ctx.setting("serve.default_versions")) {
             let kv = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             guard kv.count == 2 else { throw CLIError.config("serve.default_versions takes PROJECT=VERSION entries, got \(entry)") }

@@ -21,7 +21,7 @@ struct TroveConfig {
         "retry.max_attempts": .int, "retry.timeout": .duration,
         "serve.listen": .string, "serve.cache_control": .string, "serve.ref_ttl": .duration, "serve.cache_bytes": .size,
         "serve.signing_key": .string, "serve.tokens": .string, "serve.private_projects": .string,
-        "serve.default_versions": .string, "serve.idle_timeout": .duration, "serve.access_log": .bool, "serve.base_url": .string,
+        "serve.default_versions": .string, "serve.idle_timeout": .duration, "serve.access_log": .bool, "serve.fast_path": .bool, "serve.base_url": .string,
         "gc.grace": .duration, "gc.keep_builds": .int, "gc.keep_within": .duration,
     ]
 

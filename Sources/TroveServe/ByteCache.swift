@@ -56,6 +56,16 @@ public final class ByteCache<Key: Hashable & Sendable>: Sendable {
         }
     }
 
+    /// The bytes for `key` if present, counting only a hit (a miss falls back to a lookup that counts it).
+    public func hit(_ key: Key) -> ByteBuffer? {
+        state.withLock { s in
+            guard let i = s.index[key] else { return nil }
+            s.hits += 1
+            if s.head != i { s.unlink(i); s.pushFront(i) }
+            return s.nodes[i].value
+        }
+    }
+
     /// Counts a hit served from something derived from cached entries.
     public func countHit() { state.withLock { $0.hits += 1 } }
 

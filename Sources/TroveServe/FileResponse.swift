@@ -36,6 +36,15 @@ struct FileEntry: Sendable {
     var passthrough: Bool
 
     var zstdETag: String { String(etag.dropLast()) + "-zstd\"" }
+
+    /// Where the whole decoded file is found in the chunk cache: a one-chunk file is its chunk; a small
+    /// file of several chunks is kept whole under its file digest (which also names exactly these bytes:
+    /// it is derived from the chunk digests). nil when too big to keep whole.
+    var wholeKey: ChunkKey? {
+        guard size <= TroveServer.wholeFileLimit else { return nil }
+        if chunks.count == 1 { return ChunkKey(digest: chunks[0].digest, encoded: false) }
+        return digest.map { ChunkKey(digest: $0, encoded: false) }
+    }
 }
 
 /// A slice `lo..<hi` of one decoded chunk.
@@ -168,12 +177,10 @@ extension TroveServer {
         }
         // Small files are kept whole too (keyed by the file's digest, which names exactly these bytes,
         // as a chunk's digest does): a hot page is then one lookup and no copy.
-        let wholeKey = entry.digest.flatMap { d in
-            offset == 0 && length == entry.size && entry.size <= TroveServer.wholeFileLimit ? ChunkKey(digest: d, encoded: false) : nil
-        }
-        if let wholeKey, let b = cache.get(wholeKey, counted: entry.chunks.count == 1) {
+        // (A file's digest is derived from its chunk digests, so a one-chunk file is found under its chunk.)
+        let wholeKey = offset == 0 && length == entry.size ? entry.wholeKey : nil
+        if let wholeKey, let b = cache.hit(wholeKey) {
             note.cache = "hit"
-            if entry.chunks.count > 1 { cache.countHit() }
             return Response(status: outStatus, headers: h, body: .init(byteBuffer: b))
         }
         let pieces = TroveServer.pieces(entry.chunks, offset: offset, length: length)

@@ -52,6 +52,15 @@ final class RefResolver: Sendable {
         try await answer(Key(project: project, name: ""))
     }
 
+    /// The cached answer for a version or alias if it is still within the TTL, without waiting, fetching
+    /// or starting a refresh (the fast path; anything else goes the slow way, which refreshes).
+    func freshVersion(_ project: String, _ name: String, now: ContinuousClock.Instant) -> Answer? {
+        entries.withLock { m in
+            guard let e = m[Key(project: project, name: name)], now - e.fetched < ttl else { return nil }
+            return e.answer
+        }
+    }
+
     private func answer(_ key: Key) async throws -> Answer {
         let now = ContinuousClock.now
         enum Step { case done(Answer), refresh(Answer), fetch }

@@ -15,6 +15,8 @@ public final class ServeMetrics: Sendable {
     let cacheMisses: CoreMetrics.Counter
     let cacheRatio: CoreMetrics.Gauge
     let cacheBytes: CoreMetrics.Gauge
+    /// Requests answered by the fast path (also counted in `trove_serve_requests_total`).
+    let fastPath: CoreMetrics.Counter
     private let storeErrorCounters = Mutex<[String: CoreMetrics.Counter]>([:])
     private let reportedCache = Mutex<(hits: Int, misses: Int)>((0, 0))
 
@@ -33,6 +35,7 @@ public final class ServeMetrics: Sendable {
         cacheMisses = CoreMetrics.Counter(label: "trove_serve_chunk_cache_misses_total", dimensions: [], factory: f)
         cacheRatio = CoreMetrics.Gauge(label: "trove_serve_chunk_cache_hit_ratio", dimensions: [], factory: f)
         cacheBytes = CoreMetrics.Gauge(label: "trove_serve_chunk_cache_bytes", dimensions: [], factory: f)
+        fastPath = CoreMetrics.Counter(label: "trove_serve_fast_path_requests_total", dimensions: [], factory: f)
     }
 
     func request(status: Int, duration: Duration, bytes: Int) {

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
@@ -32,6 +33,9 @@ public struct ServeConfiguration: Sendable {
     public var prefetchBytes = 1 << 20
     public var serverName: String? = "trove"
     public var accessLog = true
+    /// Answer GET/HEAD for public files that are fully cached right in the NIO pipeline, below
+    /// Hummingbird's async responder (`FastPathHandler`); false sends every request the slow way.
+    public var fastPath = true
 
     public init() {}
 }
@@ -55,6 +59,8 @@ public final class TroveServer: Sendable {
     let reader: ChunkReader
     let logger: Logger
     let accessLogger: Logger
+    /// The access log's handler when it is the JSON lines handler: lines are then written directly.
+    let directAccessLog: JSONLogHandler?
 
     /// Top-level folders of the Read the Docs layout that are offered under `/_download/`.
     public static let downloadMedia: Set<String> = ["pdf", "epub", "htmlzip", "json"]
@@ -69,6 +75,7 @@ public final class TroveServer: Sendable {
         var access = Logger(label: "trove.serve.access")
         access.logLevel = configuration.accessLog ? .info : .critical
         self.accessLogger = access
+        self.directAccessLog = (access.handler as? JSONLogHandler).flatMap { $0.writesPlainLines ? $0 : nil }
         self.refs = RefResolver(repository: repository, ttl: configuration.refTTL, defaults: configuration.defaultVersions, logger: logger)
         var r = ChunkReader(repository: repository)
         r.maxRequestBytes = 1 << 20
@@ -83,8 +90,9 @@ public final class TroveServer: Sendable {
         let idle = configuration.idleTimeout.components.seconds
         return Application(
             responder: CallbackResponder { [self] (request: Request, _: BasicRequestContext) in await respond(request) },
-            server: .http1(configuration: .init(additionalChannelHandlers: [WriteStallHandler(timeout: .seconds(max(1, idle)))],
-                                                idleTimeout: .seconds(max(1, idle)))),
+            server: HTTPServerBuilder { [self] responder in
+                TroveHTTP1Channel(responder: responder, idleTimeout: .seconds(max(1, idle)), fastPath: configuration.fastPath ? self : nil)
+            },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port),
                                  serverName: configuration.serverName),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
@@ -115,23 +123,32 @@ public final class TroveServer: Sendable {
         } catch {
             response = failure(error, request: request, note: &note)
         }
-        let status = response.status.code
         let bytes = request.method == .head ? 0 : (response.body.contentLength ?? 0)
-        let elapsed = ContinuousClock.now - start
+        record(method: request.method, path: request.head.path, status: response.status.code, bytes: bytes,
+               elapsed: ContinuousClock.now - start, note: note)
+        return response
+    }
+
+    /// Metrics and the access log line for one answered request (both paths, slow and fast).
+    func record(method: HTTPRequest.Method, path: String?, status: Int, bytes: Int, elapsed: Duration, note: Note) {
         metrics.request(status: status, duration: elapsed, bytes: bytes)
-        if configuration.accessLog {
+        guard configuration.accessLog else { return }
+        if let direct = directAccessLog {
+            direct.accessLine(bytes: bytes, cache: note.cache, encoding: note.encoding, method: method.rawValue,
+                              path: TroveServer.loggablePath(path ?? ""), status: status, us: elapsed.nanoseconds / 1000)
+        } else {
             accessLogger.info("request", metadata: [
-                "method": "\(request.method.rawValue)", "path": "\(TroveServer.loggablePath(request.head.path ?? ""))",
+                "method": "\(method.rawValue)", "path": "\(TroveServer.loggablePath(path ?? ""))",
                 "status": "\(status)", "bytes": "\(bytes)", "us": "\(elapsed.nanoseconds / 1000)",
                 "cache": "\(note.cache)", "encoding": "\(note.encoding)",
             ])
         }
-        return response
     }
 
     /// The request target for logs: at most 512 bytes, with a signed URL's signature redacted (a signed
     /// URL is a credential until it expires; logs outlive that and travel further).
     static func loggablePath(_ raw: String) -> String {
+        if raw.utf8.count <= 512, !raw.utf8.contains(UInt8(ascii: "?")) { return raw }
         var s = String(raw.prefix(512))
         if let r = s.range(of: "signature=") {
             let end = s[r.upperBound...].firstIndex(of: "&") ?? s.endIndex

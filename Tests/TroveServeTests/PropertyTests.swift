@@ -193,3 +193,22 @@ import TroveManifest
         #expect(!constantTimeEquals([1, 2], [1, 2, 3]))
     }
 }
+
+@Suite struct AccessLogLineTests {
+    /// The direct access log line is byte for byte the line swift-log's path writes (but for the time).
+    @Test func directLineMatchesTheLogHandler() {
+        let h = JSONLogHandler(label: "trove.serve.access", stream: .standardOutput, level: .info)
+        #expect(h.writesPlainLines)
+        for path in ["/django/latest/intro/", "/a/\"b\"\\c\u{1}", "/p/v/f?expires=1&signature=REDACTED"] {
+            let direct = h.accessText(bytes: 27318, cache: "hit", encoding: "identity", method: "GET", path: path, status: 200, us: 17)
+            let viaLog = h.render(level: .info, message: "request", metadata: [
+                "method": "GET", "path": "\(path)", "status": "200", "bytes": "27318", "us": "17",
+                "cache": "hit", "encoding": "identity",
+            ], error: nil)
+            func dropTime(_ s: String) -> Substring { s[s.range(of: "\",\"level\"")!.lowerBound...] }
+            #expect(dropTime(direct) == dropTime(viaLog))
+        }
+        #expect(TroveServer.loggablePath("/x/y?expires=1&signature=abc&z=1") == "/x/y?expires=1&signature=REDACTED&z=1")
+        #expect(TroveServer.loggablePath("/plain/path") == "/plain/path")
+    }
+}

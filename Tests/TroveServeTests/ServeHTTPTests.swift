@@ -33,7 +33,7 @@ import TroveStorage
             let page = try await c.get("/demo/v1/page.html")
             #expect(page.status == 200)
             #expect(page.body == Site.page)
-            // The ETag is the file digest: SHA-256 over its chunk digests (one chunk here).
+            // The file's digest: SHA-256 over its chunk digests (one chunk here).
             #expect(page["etag"] == "\"\(Digest.file(chunks: [Digest.sha256(Site.page)]).hex)\"")
             #expect(page["accept-ranges"] == "bytes")
             #expect(page["cache-control"] == "public, max-age=60")
