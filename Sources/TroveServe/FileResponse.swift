@@ -295,17 +295,7 @@ extension TroveServer {
         let key = ChunkKey(digest: c.digest, encoded: true)
         if let b = cache.get(key) { return (b, true) }
         let l = c.location
-        let stored: [UInt8]
-        do {
-            stored = try await repository.store.get(StoreLayout.pack(l.pack), range: ByteRange(offset: l.offset, length: l.storedSize))
-        } catch BlobStoreError.notFound {
-            throw RepositoryError.corrupt("pack \(l.pack.hex) is missing (needed for chunk \(c.digest.hex))")
-        } catch BlobStoreError.invalidRange {
-            throw RepositoryError.corrupt("pack \(l.pack.hex) is shorter than its manifest says")
-        }
-        guard stored.count == l.storedSize else {
-            throw RepositoryError.corrupt("pack \(l.pack.hex) returned \(stored.count) of \(l.storedSize) bytes")
-        }
+        let stored = try await repository.packBytes(l.pack, offset: l.offset, length: l.storedSize, for: c.digest)
         let decoded: [UInt8]
         do {
             decoded = try stored.withUnsafeBytes {
