@@ -77,18 +77,20 @@ let package = Package(
         // Benchmarks of the hot loops against this machine's limits (bench/run.sh; docs/benchmarks.md).
         .executableTarget(name: "trove-bench", dependencies: ["TroveContent"], path: "bench/TroveBench"),
 
+        // Shared test helpers (deterministic randomness).
+        .target(name: "TestSupport", path: "Tests/Support/TestSupport"),
         // The one conformance suite every BlobStore backend runs (test-only).
         .target(name: "BlobStoreConformance", dependencies: ["TroveStorage"], path: "Tests/Support/BlobStoreConformance"),
         // The moto S3 server and the fault proxy (Tests/s3server) started from Swift tests (test-only).
         .target(name: "S3TestServer", dependencies: ["TroveS3", "TroveStorage"], path: "Tests/Support/S3TestServer"),
 
-        .testTarget(name: "TroveContentTests", dependencies: ["TroveContent"]),
+        .testTarget(name: "TroveContentTests", dependencies: ["TroveContent", "TestSupport"]),
         .testTarget(name: "TroveStorageTests", dependencies: ["TroveStorage", "TroveContent", "BlobStoreConformance"]),
         .testTarget(name: "TroveManifestTests", dependencies: ["TroveManifest", "TroveContent"]),
-        .testTarget(name: "TrovePublishTests", dependencies: ["TrovePublish", "TroveGC", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
+        .testTarget(name: "TrovePublishTests", dependencies: ["TrovePublish", "TestSupport", "TroveGC", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
         .testTarget(name: "TroveS3Tests", dependencies: ["TroveS3", "TroveStorage", "BlobStoreConformance", "S3TestServer"], exclude: ["Fixtures"]),
         .testTarget(name: "TroveCLITests", dependencies: ["TroveContent", "TroveS3", "S3TestServer"]),
-        .testTarget(name: "TroveGCTests", dependencies: ["TroveGC", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
+        .testTarget(name: "TroveGCTests", dependencies: ["TroveGC", "TestSupport", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
         .testTarget(name: "TroveServeTests", dependencies: ["TroveServe", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
     ],
     swiftLanguageModes: [.v6]

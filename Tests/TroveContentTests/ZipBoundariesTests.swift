@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import TroveContent
 
 @Suite("ZipBoundaries")
@@ -262,27 +263,6 @@ struct ZipTestArchive {
     }
 }
 
-/// A deterministic generator (SplitMix64), so failures reproduce from the printed seed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func bytes(_ n: Int) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: n)
-        var i = 0
-        while i < n {
-            var w = next()
-            for _ in 0..<8 where i < n { out[i] = UInt8(truncatingIfNeeded: w); w >>= 8; i += 1 }
-        }
-        return out
-    }
-}
 
 extension [UInt8] {
     mutating func le16(_ v: UInt16) { append(UInt8(v & 0xFF)); append(UInt8(v >> 8)) }

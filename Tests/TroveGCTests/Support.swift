@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Synchronization
 import TroveContent
 import TroveGC
@@ -7,18 +8,6 @@ import TrovePublish
 import TroveRepository
 import TroveStorage
 
-/// Deterministic bytes (SplitMix64).
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 func blob(_ seed: UInt64, _ size: Int) -> [UInt8] {
     var g = SplitMix(seed)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import TroveContent
 import TroveManifest
 import TroveRepository
@@ -168,7 +169,7 @@ struct ZipPublishTests {
         try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: true)
         var rng = SystemRandomNumberGenerator()
         let seed = UInt64.random(in: 0...UInt64.max, using: &rng)
-        var g = SeededGenerator(seed: seed)
+        var g = SplitMix(seed: seed)
         var names: [String] = []
         for i in 0..<48 {
             var b = base
@@ -207,15 +208,3 @@ struct ZipPublishTests {
     }
 }
 
-/// SplitMix64: reproducible randomness (each failure message carries its seed).
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
