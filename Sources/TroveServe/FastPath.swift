@@ -174,7 +174,8 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { inFlight -= 1 }
+        // (Hummingbird's 400 for a request that never parsed was not counted in; the connection closes then.)
+        if case .end = unwrapOutboundIn(data), inFlight > 0 { inFlight -= 1 }
         context.write(data, promise: promise)
     }
 }
