@@ -3,7 +3,7 @@ import TroveStorage
 
 /// The JSON document at `refs/<project>/aliases/<alias>`: a name (`latest`, `stable`) that resolves to
 /// one of the project's versions. Written by `trove alias`, read by `trove serve`.
-public struct AliasRef: Codable, Sendable, Equatable {
+public struct AliasRef: RefDocument, Sendable, Equatable {
     public var format: Int = 1
     public var project: String
     public var alias: String
@@ -17,17 +17,6 @@ public struct AliasRef: Codable, Sendable, Equatable {
         self.alias = alias
         self.version = version
         self.updated = updated
-    }
-
-    public func encoded() -> [UInt8] {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return Array(try! enc.encode(self))
-    }
-
-    public static func decode(_ bytes: [UInt8], key: String) throws -> AliasRef {
-        do { return try JSONDecoder().decode(AliasRef.self, from: Data(bytes)) }
-        catch { throw RepositoryError.malformedRef(key, "\(error)") }
     }
 }
 

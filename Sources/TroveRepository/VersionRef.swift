@@ -3,7 +3,7 @@ import TroveContent
 
 /// The JSON document at `refs/<project>/versions/<version>`: which manifest is live, and the
 /// previous ones (newest first) kept for rollback and retention.
-public struct VersionRef: Codable, Sendable, Equatable {
+public struct VersionRef: RefDocument, Sendable, Equatable {
     public struct Build: Codable, Sendable, Equatable {
         public var manifest: Digest
         public var published: String
@@ -26,14 +26,21 @@ public struct VersionRef: Codable, Sendable, Equatable {
         self.history = history
     }
 
+}
+
+/// A JSON document under `refs/` (version refs, aliases): stable pretty-printed bytes, and decoding
+/// errors reported as a malformed ref naming its key.
+public protocol RefDocument: Codable {}
+
+extension RefDocument {
     public func encoded() -> [UInt8] {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         return Array(try! enc.encode(self))
     }
 
-    public static func decode(_ bytes: [UInt8], key: String) throws -> VersionRef {
-        do { return try JSONDecoder().decode(VersionRef.self, from: Data(bytes)) }
+    public static func decode(_ bytes: [UInt8], key: String) throws -> Self {
+        do { return try JSONDecoder().decode(Self.self, from: Data(bytes)) }
         catch { throw RepositoryError.malformedRef(key, "\(error)") }
     }
 }
