@@ -7,6 +7,7 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
+import TroveContent
 
 // The fast path: GET/HEAD requests for public files whose answer is entirely in memory (fresh ref
 // answer, cached path lookup, cached whole-file bytes or verified zstd frame) are answered right in the
@@ -14,6 +15,15 @@ import NIOHTTPTypesHTTP1
 // stale refs, private projects, ranges, redirects, 404s, /metrics, requests with bodies, anything
 // unusual) goes to Hummingbird unchanged. The answer is the one the slow path would give: same status,
 // headers and body (see `send`), same metrics and access log line.
+
+/// A GET or HEAD the fast path may answer: no body, no `Range`, keep-alive; the two headers that
+/// change the answer.
+struct FastRequest {
+    var isHead: Bool
+    var target: String
+    var acceptEncoding: String?
+    var ifNoneMatch: String?
+}
 
 /// One answer made by the fast path.
 struct FastReply {
@@ -44,6 +54,19 @@ extension TroveServer {
         guard let target = request.path, fields[.range] == nil, fields[.contentLength] == nil,
               fields[.transferEncoding] == nil, fields[.expect] == nil else { return nil }
         if let c = fields[.connection], c.lowercased() != "keep-alive" { return nil }
+        return fastReply(FastRequest(isHead: isHead, target: target, acceptEncoding: fields[.acceptEncoding],
+                                     ifNoneMatch: fields[.ifNoneMatch]))
+    }
+
+    /// What a fast-path target names, when everything needed to answer it is in memory.
+    enum FastTarget {
+        case healthz
+        case file(project: String, version: String, manifest: Digest, entry: FileEntry)
+    }
+
+    /// Resolves `target` from memory alone: a fresh ref answer, a cached site root and a cached path
+    /// lookup of a public project's file (or `/healthz` for GET); nil sends the request the slow way.
+    func fastTarget(_ target: String, isHead: Bool) -> FastTarget? {
         guard case .success(let path) = RequestPath.parse(target) else { return nil }
         let s = path.segments
         guard let first = s.first else { return nil }
@@ -55,7 +78,7 @@ extension TroveServer {
             (project, version, download, rest) = (s[0], s[1], nil, s[2...])
         } else {
             // The slow path sends a body for HEAD /healthz too; leave HEAD to it.
-            return first == "healthz" && !isHead ? TroveServer.fastHealthz : nil
+            return first == "healthz" && !isHead ? .healthz : nil
         }
         // Private projects always go the slow way (tokens, signatures, identical 404s).
         guard !configuration.access.isPrivate(project),
@@ -68,17 +91,26 @@ extension TroveServer {
         let key = LookupKey(manifest: digest, path: rest.joined(separator: "/"), root: root, slash: path.trailingSlash,
                             index: download == nil)
         guard case .file(let entry)? = lookups.get(key) else { return nil }
+        return .file(project: project, version: version, manifest: digest, entry: entry)
+    }
 
-        // From here on, exactly what `send` does for a public file with status 200 and no Range.
-        let cacheControl = configuration.cacheControl
-        let useZstd = entry.passthrough && TroveServer.acceptsZstd(fields[.acceptEncoding])
+    /// The answer for a GET or HEAD that already passed the request-level checks (no body, no Range,
+    /// keep-alive), if it can be given from memory alone.
+    func fastReply(_ request: FastRequest) -> FastReply? {
+        switch fastTarget(request.target, isHead: request.isHead) {
+        case nil: return nil
+        case .healthz: return TroveServer.fastHealthz
+        case .file(_, _, _, let entry): return fileReply(entry, request)
+        }
+    }
+
+    /// Exactly what `send` does for a public file with status 200 and no Range, when the bytes are cached.
+    func fileReply(_ entry: FileEntry, _ request: FastRequest) -> FastReply? {
+        let useZstd = entry.passthrough && TroveServer.acceptsZstd(request.acceptEncoding)
         let etag = useZstd ? entry.zstdETag : entry.etag
         var note = Note()
-        if let inm = fields[.ifNoneMatch], TroveServer.matches(inm, etag) {
-            var h: HTTPFields = [.eTag: etag, .cacheControl: cacheControl]
-            if entry.passthrough { h[.vary] = "Accept-Encoding" }
-            h[.contentLength] = "0"
-            return FastReply(status: .notModified, headers: h, body: nil, note: note)
+        if let inm = request.ifNoneMatch, TroveServer.matches(inm, etag) {
+            return FastReply(status: .notModified, headers: notModifiedFields(entry, etag: etag), body: nil, note: note)
         }
         let body: ByteBuffer
         if useZstd {
@@ -86,22 +118,35 @@ extension TroveServer {
             body = b
             note.cache = "hit"
             note.encoding = "zstd"
-        } else if isHead {
-            body = ByteBuffer()
-        } else if entry.size == 0 {
+        } else if request.isHead || entry.size == 0 {
             body = ByteBuffer()
         } else {
             guard let key = entry.wholeKey, let b = cache.hit(key) else { return nil }
             body = b
             note.cache = "hit"
         }
-        var h: HTTPFields = [.contentType: entry.contentType, .cacheControl: cacheControl]
+        let length = useZstd ? body.readableBytes : entry.size
+        return FastReply(status: .ok, headers: okFields(entry, etag: etag, zstd: useZstd, length: length),
+                         body: request.isHead ? nil : body, note: note)
+    }
+
+    /// Headers of a 200 for a whole public file, in the order `send` sets them.
+    func okFields(_ entry: FileEntry, etag: String, zstd: Bool, length: Int) -> HTTPFields {
+        var h: HTTPFields = [.contentType: entry.contentType, .cacheControl: configuration.cacheControl]
         if entry.passthrough { h[.vary] = "Accept-Encoding" }
         h[.eTag] = etag
         h[.acceptRanges] = "bytes"
-        if useZstd { h[.contentEncoding] = "zstd" }
-        h[.contentLength] = String(useZstd || !isHead ? body.readableBytes : entry.size)
-        return FastReply(status: .ok, headers: h, body: isHead ? nil : body, note: note)
+        if zstd { h[.contentEncoding] = "zstd" }
+        h[.contentLength] = String(length)
+        return h
+    }
+
+    /// Headers of a 304 for a public file.
+    func notModifiedFields(_ entry: FileEntry, etag: String) -> HTTPFields {
+        var h: HTTPFields = [.eTag: etag, .cacheControl: configuration.cacheControl]
+        if entry.passthrough { h[.vary] = "Accept-Encoding" }
+        h[.contentLength] = "0"
+        return h
     }
 }
 
@@ -123,23 +168,26 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     let server: TroveServer
+    /// Holds the count of requests passed to Hummingbird whose response has not been written completely.
+    let activity: ConnectionActivity
     private var mode = Mode.idle
-    /// Requests passed to Hummingbird whose response has not been written completely.
-    private var inFlight = 0
     private var date = HTTPDate()
 
-    init(server: TroveServer) { self.server = server }
+    init(server: TroveServer, activity: ConnectionActivity) {
+        self.server = server
+        self.activity = activity
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let request):
             let start = ContinuousClock.now
             // Not while the client is not reading (Hummingbird's writer applies back-pressure; this does not).
-            if inFlight == 0, context.channel.isWritable, let reply = server.fastReply(request) {
+            if activity.inFlight == 0, context.channel.isWritable, let reply = server.fastReply(request) {
                 mode = .fast(reply, request, start)
                 return
             }
-            inFlight += 1
+            activity.inFlight += 1
             mode = .forwarding
             context.fireChannelRead(data)
         case .body:
@@ -175,7 +223,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         // (Hummingbird's 400 for a request that never parsed was not counted in; the connection closes then.)
-        if case .end = unwrapOutboundIn(data), inFlight > 0 { inFlight -= 1 }
+        if case .end = unwrapOutboundIn(data), activity.inFlight > 0 { activity.inFlight -= 1 }
         context.write(data, promise: promise)
     }
 }
@@ -209,8 +257,9 @@ struct HTTPDate {
 }
 
 /// Hummingbird's `HTTP1Channel` with the same pipeline and defaults, plus Trove's handlers: the
-/// write-stall timeout and, after the connection state handler (so idle timeouts and graceful shutdown
-/// count fast requests too), the fast path.
+/// write-stall timeout, a connection state handler that also counts raw fast-path answers, and, when the
+/// fast path is on, `RawFastPathHandler` in front of the HTTP decoder and `FastPathHandler` after the
+/// connection state handler (so idle timeouts and graceful shutdown see fast requests too).
 struct TroveHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
 
@@ -232,13 +281,15 @@ struct TroveHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             limits.maxHeaderListSize = 80 * 1024
             limits.maxHeaderFieldCount = 1000
             let ops = channel.pipeline.syncOperations
+            let activity = ConnectionActivity()
             try ops.configureHTTPServerPipeline(
                 withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
                 withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
+            if let fastPath { try ops.addHandler(RawFastPathHandler(server: fastPath, activity: activity), position: .first) }
             try ops.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try ops.addHandler(WriteStallHandler(timeout: .nanoseconds(max(1, idleTimeout.nanoseconds))))
-            try ops.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
-            if let fastPath { try ops.addHandler(FastPathHandler(server: fastPath)) }
+            try ops.addHandler(ConnectionStateHandler(idleTimeout: idleTimeout, activity: activity))
+            if let fastPath { try ops.addHandler(FastPathHandler(server: fastPath, activity: activity)) }
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
     }

@@ -55,6 +55,8 @@ public final class TroveServer: Sendable {
     let cache: ByteCache<ChunkKey>
     let refs: RefResolver
     let lookups = BoundedMap<LookupKey, Lookup>(limit: 50_000)
+    /// Fast-path answers by raw request target (`FastRoute`).
+    let routes = BoundedMap<String, FastRoute>(limit: 50_000)
     let siteRoots = BoundedMap<Digest, Bool>(limit: 4096)
     let reader: ChunkReader
     let logger: Logger

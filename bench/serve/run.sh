@@ -13,7 +13,7 @@
 # the Read the Docs layout; bench/corpus/make-corpus.sh builds it).
 # The machine is shared, so each workload is measured ROUNDS times (default 3), alternating trove and
 # nginx, and the medians are reported (every round's numbers are printed to stderr).
-# Environment: DURATION (default 10s), ROUNDS (3), CONNECTIONS (64), THREADS (2), TROVE (binary; default
+# Environment: WORKLOADS (default "floor hot large mix"), DURATION (default 10s), ROUNDS (3), CONNECTIONS (64), THREADS (2), TROVE (binary; default
 # .build/release/trove, built with `swift build -c release` if missing), PORT_TROVE, PORT_NGINX.
 set -euo pipefail
 
@@ -22,6 +22,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=${1:-${CORPUS:-/work/corpus}/build1}
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
+WORKLOADS=${WORKLOADS:-floor hot large mix}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 PORT_TROVE=${PORT_TROVE:-18082}
@@ -125,7 +126,7 @@ for unit, f in (('us', 0.001), ('ms', 1.0), ('s', 1000.0)):
 
 echo "| workload | trove req/s | nginx req/s | ratio | trove p99 | nginx p99 |"
 echo "|---|---|---|---|---|---|"
-for w in floor hot large mix; do
+for w in $WORKLOADS; do
     case $w in
         floor) url="/healthz"; script="" ;;
         hot) url="/django/latest/$HOT"; script="" ;;

@@ -1,0 +1,130 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import HTTPTypes
+import NIOCore
+
+/// The first handler of a connection: answers fast-path requests straight from the socket's bytes,
+/// before SwiftNIO's HTTP decoder and encoder. Most of the per-request cost of a small cached file was
+/// the HTTP/1 codec and the `HTTPTypes` conversions around it, not Trove's own work (docs/serve.md).
+///
+/// Only whole heads that `RawRequestHead` fully understands are answered here; the bytes of any other
+/// bodyless request go to the decoder unchanged, one complete request at a time, and the first request
+/// that is not understood (a body, an upgrade, HTTP/1.0, a malformed line, an oversized head) hands the
+/// connection to the decoder for good. Answers are the fast path's (`TroveServer.fastReply`), written as
+/// the encoder would write them; pipelined order holds because nothing is answered here while an earlier
+/// request of the connection is still with `FastPathHandler` or Hummingbird.
+final class RawFastPathHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let server: TroveServer
+    let activity: ConnectionActivity
+    /// Bytes of an incomplete head.
+    private var pending: ByteBuffer?
+    /// Everything goes to the decoder from now on.
+    private var passthrough = false
+    private var needsFlush = false
+    private var tailSecond: time_t = -1
+    private var tail = ByteBuffer()
+
+    init(server: TroveServer, activity: ConnectionActivity) {
+        self.server = server
+        self.activity = activity
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if passthrough {
+            context.fireChannelRead(data)
+            return
+        }
+        var bytes = unwrapInboundIn(data)
+        if var p = pending {
+            pending = nil
+            p.writeBuffer(&bytes)
+            bytes = p
+        }
+        while bytes.readableBytes > 0 {
+            guard let end = bytes.withUnsafeReadableBytes(RawRequestHead.end(in:)) else {
+                if bytes.readableBytes > RawRequestHead.maxBytes {
+                    handOver(bytes, context: context)
+                } else {
+                    pending = bytes
+                }
+                return
+            }
+            let start = ContinuousClock.now
+            let head = bytes.withUnsafeReadableBytes { RawRequestHead.classify(UnsafeRawBufferPointer(rebasing: $0[0..<end])) }
+            switch head {
+            case .fast(let isHead, let target, let acceptEncoding, let ifNoneMatch):
+                if activity.inFlight == 0, context.channel.isWritable,
+                   let answer = server.rawAnswer(FastRequest(isHead: isHead, target: target, acceptEncoding: acceptEncoding,
+                                                             ifNoneMatch: ifNoneMatch)) {
+                    bytes.moveReaderIndex(forwardBy: end)
+                    send(answer, method: isHead ? .head : .get, target: target, start: start, context: context)
+                    continue
+                }
+                context.fireChannelRead(wrapInboundOut(bytes.readSlice(length: end)!))
+            case .bodyless:
+                context.fireChannelRead(wrapInboundOut(bytes.readSlice(length: end)!))
+            case .other:
+                handOver(bytes, context: context)
+                return
+            }
+        }
+    }
+
+    /// From now on the decoder reads the connection; `bytes` are the first it gets.
+    private func handOver(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
+        passthrough = true
+        if bytes.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(bytes)) }
+    }
+
+    private func send(_ answer: RawAnswer, method: HTTPRequest.Method, target: String, start: ContinuousClock.Instant,
+                      context: ChannelHandlerContext) {
+        context.write(wrapOutboundOut(answer.head), promise: nil)
+        context.write(wrapOutboundOut(headTail()), promise: nil)
+        var bytes = 0
+        if let body = answer.body, body.readableBytes > 0 {
+            bytes = body.readableBytes
+            context.write(wrapOutboundOut(body), promise: nil)
+        }
+        needsFlush = true
+        activity.lastAnswer = ContinuousClock.now
+        server.metrics.fastPath.increment()
+        server.record(method: method, path: target, status: answer.status, bytes: bytes,
+                      elapsed: activity.lastAnswer - start, note: answer.note)
+    }
+
+    /// `Date`, `Server` and the blank line that end every head, rebuilt when the second changes.
+    private func headTail() -> ByteBuffer {
+        let second = time(nil)
+        if second != tailSecond {
+            tailSecond = second
+            var b = ByteBuffer()
+            b.writeStaticString("Date: ")
+            b.writeString(HTTPDate.format(second))
+            b.writeStaticString("\r\n")
+            if let name = server.configuration.serverName {
+                b.writeStaticString("Server: ")
+                b.writeString(name)
+                b.writeStaticString("\r\n")
+            }
+            b.writeStaticString("\r\n")
+            tail = b
+        }
+        return tail
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+}
+
+@available(*, unavailable)
+extension RawFastPathHandler: Sendable {}
