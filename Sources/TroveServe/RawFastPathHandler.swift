@@ -46,12 +46,15 @@ final class RawFastPathHandler: ChannelInboundHandler, RemovableChannelHandler {
             bytes = p
         }
         while bytes.readableBytes > 0 {
-            guard let end = bytes.withUnsafeReadableBytes(RawRequestHead.end(in:)) else {
-                if bytes.readableBytes > RawRequestHead.maxBytes {
-                    handOver(bytes, context: context)
-                } else {
-                    pending = bytes
-                }
+            let end: Int
+            switch bytes.withUnsafeReadableBytes(RawRequestHead.end(in:)) {
+            case .complete(let n):
+                end = n
+            case .incomplete where bytes.readableBytes <= RawRequestHead.maxBytes:
+                pending = bytes
+                return
+            case .incomplete, .malformed:
+                handOver(bytes, context: context)
                 return
             }
             let start = ContinuousClock.now
@@ -93,6 +96,7 @@ final class RawFastPathHandler: ChannelInboundHandler, RemovableChannelHandler {
         needsFlush = true
         activity.lastAnswer = ContinuousClock.now
         server.metrics.fastPath.increment()
+        server.metrics.rawFastPath.increment()
         server.record(method: method, path: target, status: answer.status, bytes: bytes,
                       elapsed: activity.lastAnswer - start, note: answer.note)
     }
@@ -115,6 +119,15 @@ final class RawFastPathHandler: ChannelInboundHandler, RemovableChannelHandler {
             tail = b
         }
         return tail
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The client will send no more: an incomplete head is the decoder's to judge.
+        if case ChannelEvent.inputClosed = event, let p = pending {
+            pending = nil
+            handOver(p, context: context)
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -19,17 +19,26 @@ enum RawRequestHead: Equatable {
     /// Heads longer than this are left to the decoder (which has its own, larger limits).
     static let maxBytes = 16 * 1024
 
-    /// Where the head in `bytes` ends (the index just past its blank line), or nil if it is not complete.
-    static func end(in bytes: UnsafeRawBufferPointer) -> Int? {
-        guard bytes.count >= 4, let base = bytes.baseAddress else { return nil }
-        // Each LF (found with memchr) is checked for the three bytes before it.
-        var from = 3
+    /// Where the head at the start of `bytes` ends.
+    enum End: Equatable {
+        /// The index just past its blank line.
+        case complete(Int)
+        case incomplete
+        /// A line ends in a bare LF: not a head this parser takes.
+        case malformed
+    }
+
+    static func end(in bytes: UnsafeRawBufferPointer) -> End {
+        guard let base = bytes.baseAddress else { return .incomplete }
+        // Every LF (found with memchr) must follow a CR; the first one that follows CR LF CR ends the head.
+        var from = 0
         while from < bytes.count, let hit = memchr(base + from, Int32(lf), bytes.count - from) {
             let k = base.distance(to: UnsafeRawPointer(hit))
-            if bytes[k - 1] == cr, bytes[k - 2] == lf, bytes[k - 3] == cr { return k + 1 }
+            guard k >= 1, bytes[k - 1] == cr else { return .malformed }
+            if k >= 3, bytes[k - 2] == lf, bytes[k - 3] == cr { return .complete(k + 1) }
             from = k + 1
         }
-        return nil
+        return .incomplete
     }
 
     /// Classifies one complete head: `bytes` runs from the request line to the blank line inclusive.
@@ -56,7 +65,9 @@ enum RawRequestHead: Equatable {
         let isGet = equal(method, "GET"), isHead = equal(method, "HEAD")
         // Other methods may carry a body or switch protocols (CONNECT): not ours.
         guard isGet || isHead else { return .other }
-        var fast = bytes[targetStart] == UInt8(ascii: "/")
+        // Origin-form only: `*` and absolute-form targets are left to the decoder.
+        guard bytes[targetStart] == UInt8(ascii: "/") else { return .other }
+        var fast = true
         var acceptEncoding: String? = nil, ifNoneMatch: String? = nil
         var seenAcceptEncoding = false, seenIfNoneMatch = false
 

@@ -17,6 +17,8 @@ public final class ServeMetrics: Sendable {
     let cacheBytes: CoreMetrics.Gauge
     /// Requests answered by the fast path (also counted in `trove_serve_requests_total`).
     let fastPath: CoreMetrics.Counter
+    /// Of those, the requests answered from the socket's bytes, before the HTTP decoder (`RawFastPathHandler`).
+    let rawFastPath: CoreMetrics.Counter
     private let storeErrorCounters = Mutex<[String: CoreMetrics.Counter]>([:])
     private let reportedCache = Mutex<(hits: Int, misses: Int)>((0, 0))
 
@@ -36,6 +38,7 @@ public final class ServeMetrics: Sendable {
         cacheRatio = CoreMetrics.Gauge(label: "trove_serve_chunk_cache_hit_ratio", dimensions: [], factory: f)
         cacheBytes = CoreMetrics.Gauge(label: "trove_serve_chunk_cache_bytes", dimensions: [], factory: f)
         fastPath = CoreMetrics.Counter(label: "trove_serve_fast_path_requests_total", dimensions: [], factory: f)
+        rawFastPath = CoreMetrics.Counter(label: "trove_serve_fast_path_raw_requests_total", dimensions: [], factory: f)
     }
 
     func request(status: Int, duration: Duration, bytes: Int) {
