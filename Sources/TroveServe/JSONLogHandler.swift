@@ -56,33 +56,81 @@ public struct JSONLogHandler: LogHandler {
 
     /// One access log line, byte for byte what `log` writes for `info("request", metadata: …)` with these
     /// keys, without building a metadata dictionary and sorting its keys (the keys are given sorted).
+    /// The line is formatted straight into the sink's buffer: no string is built per request.
     func accessLine(bytes: Int, cache: String, encoding: String, method: String, path: String, status: Int, us: Int64) {
-        LogSink.shared(stream == .standardOutput ? 1 : 2).append(
-            accessText(bytes: bytes, cache: cache, encoding: encoding, method: method, path: path, status: status, us: us))
+        LogSink.shared(stream == .standardOutput ? 1 : 2).append { out in
+            writeAccess(into: &out, bytes: bytes, cache: cache, encoding: encoding, method: method, path: path, status: status, us: us)
+        }
     }
 
     func accessText(bytes: Int, cache: String, encoding: String, method: String, path: String, status: Int, us: Int64) -> String {
-        var line = "{\"ts\":\""
-        line.reserveCapacity(256 + path.utf8.count)
-        line += JSONLogHandler.timestamp()
-        line += "\",\"level\":\"info\",\"label\":"
-        JSONLogHandler.quote(label, into: &line)
-        line += ",\"msg\":\"request\",\"bytes\":\""
-        line += String(bytes)
-        line += "\",\"cache\":"
-        JSONLogHandler.quote(cache, into: &line)
-        line += ",\"encoding\":"
-        JSONLogHandler.quote(encoding, into: &line)
-        line += ",\"method\":"
-        JSONLogHandler.quote(method, into: &line)
-        line += ",\"path\":"
-        JSONLogHandler.quote(path, into: &line)
-        line += ",\"status\":\""
-        line += String(status)
-        line += "\",\"us\":\""
-        line += String(us)
-        line += "\"}\n"
-        return line
+        var out: [UInt8] = []
+        writeAccess(into: &out, bytes: bytes, cache: cache, encoding: encoding, method: method, path: path, status: status, us: us)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private func writeAccess(into out: inout [UInt8], bytes: Int, cache: String, encoding: String, method: String, path: String,
+                             status: Int, us: Int64) {
+        out.appendASCII("{\"ts\":\"")
+        JSONLogHandler.writeTimestamp(into: &out)
+        out.appendASCII("\",\"level\":\"info\",\"label\":")
+        JSONLogHandler.quote(label, into: &out)
+        out.appendASCII(",\"msg\":\"request\",\"bytes\":\"")
+        out.appendDecimal(Int64(bytes))
+        out.appendASCII("\",\"cache\":")
+        JSONLogHandler.quote(cache, into: &out)
+        out.appendASCII(",\"encoding\":")
+        JSONLogHandler.quote(encoding, into: &out)
+        out.appendASCII(",\"method\":")
+        JSONLogHandler.quote(method, into: &out)
+        out.appendASCII(",\"path\":")
+        JSONLogHandler.quote(path, into: &out)
+        out.appendASCII(",\"status\":\"")
+        out.appendDecimal(Int64(status))
+        out.appendASCII("\",\"us\":\"")
+        out.appendDecimal(us)
+        out.appendASCII("\"}\n")
+    }
+
+    /// `timestamp()` appended as bytes.
+    static func writeTimestamp(into out: inout [UInt8]) {
+        var tv = timeval()
+        gettimeofday(&tv, nil)
+        out.append(contentsOf: secondText(Int(tv.tv_sec)).utf8)
+        let ms = Int(tv.tv_usec) / 1000
+        out.append(UInt8(ascii: "."))
+        out.append(UInt8(48 + ms / 100))
+        out.append(UInt8(48 + ms / 10 % 10))
+        out.append(UInt8(48 + ms % 10))
+        out.append(UInt8(ascii: "Z"))
+    }
+
+    /// JSON string literal of `s`, as bytes (the same escapes as the `String` version).
+    static func quote(_ s: String, into out: inout [UInt8]) {
+        out.append(0x22)
+        var s = s
+        s.withUTF8 { utf8 in
+            if !utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F }) {
+                out.append(contentsOf: utf8)
+                return
+            }
+            let hex: StaticString = "0123456789abcdef"
+            for b in utf8 {
+                switch b {
+                case 0x22: out.appendASCII("\\\"")
+                case 0x5C: out.appendASCII("\\\\")
+                case 0x0A: out.appendASCII("\\n")
+                case 0x0D: out.appendASCII("\\r")
+                case 0x09: out.appendASCII("\\t")
+                case _ where b < 0x20 || b == 0x7F:
+                    out.appendASCII("\\u00")
+                    out.append(hex.utf8Start[Int(b >> 4)])
+                    out.append(hex.utf8Start[Int(b & 15)])
+                default: out.append(b)
+                }
+            }
+        }
+        out.append(0x22)
     }
 
     /// The formatted second of the last timestamp (formatting it is most of a timestamp's cost).
@@ -90,12 +138,16 @@ public struct JSONLogHandler: LogHandler {
 
     /// UTC, millisecond precision: 2026-11-29T02:26:41.123Z.
     static func timestamp() -> String {
-        var tv = timeval()
-        gettimeofday(&tv, nil)
-        let sec = Int(tv.tv_sec)
-        let base = lastSecond.withLock { last in
+        var out: [UInt8] = []
+        writeTimestamp(into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `2026-11-29T02:26:41` for `sec`, formatted once per second.
+    static func secondText(_ sec: Int) -> String {
+        lastSecond.withLock { last in
             if last.0 == sec { return last.1 }
-            var t = time_t(tv.tv_sec)
+            var t = time_t(sec)
             var parts = tm()
             gmtime_r(&t, &parts)
             var buf = [CChar](repeating: 0, count: 32)
@@ -103,8 +155,6 @@ public struct JSONLogHandler: LogHandler {
             last = (sec, String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self))
             return last.1
         }
-        let ms = Int(tv.tv_usec) / 1000
-        return base + "." + (ms < 10 ? "00" : ms < 100 ? "0" : "") + String(ms) + "Z"
     }
 
     static func quote(_ s: String, into out: inout String) {
@@ -160,8 +210,13 @@ final class LogSink: Sendable {
 
     /// Writes happen under the lock, so lines leave in the order they were logged.
     func append(_ line: String) {
+        append { $0.append(contentsOf: line.utf8) }
+    }
+
+    /// Appends what `format` writes (a whole line), under the lock.
+    func append(_ format: (inout [UInt8]) -> Void) {
         buffer.withLock { b in
-            b.append(contentsOf: line.utf8)
+            format(&b)
             if b.count >= LogSink.flushBytes {
                 write(b)
                 b.removeAll(keepingCapacity: true)
@@ -182,6 +237,28 @@ final class LogSink: Sendable {
             let n = rest.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if n < 0 { if errno == EINTR { continue }; return }
             rest = rest.dropFirst(n)
+        }
+    }
+}
+
+extension [UInt8] {
+    mutating func appendASCII(_ s: StaticString) {
+        append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    /// `v` in decimal, without building a string.
+    mutating func appendDecimal(_ v: Int64) {
+        if v < 0 { append(UInt8(ascii: "-")) }
+        var m = v.magnitude
+        var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var n = 0
+        Swift.withUnsafeMutableBytes(of: &digits) { d in
+            repeat {
+                d[n] = UInt8(48 + m % 10)
+                m /= 10
+                n += 1
+            } while m > 0
+            for k in stride(from: n - 1, through: 0, by: -1) { append(d[k]) }
         }
     }
 }

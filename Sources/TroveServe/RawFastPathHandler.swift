@@ -26,6 +26,8 @@ final class RawFastPathHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Everything goes to the decoder from now on.
     private var passthrough = false
     private var needsFlush = false
+    /// Bytes went to the decoder since the last read-complete (the handlers behind it then need one).
+    private var forwarded = false
     private var tailSecond: time_t = -1
     private var tail = ByteBuffer()
 
@@ -36,6 +38,7 @@ final class RawFastPathHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if passthrough {
+            forwarded = true
             context.fireChannelRead(data)
             return
         }
@@ -68,8 +71,10 @@ final class RawFastPathHandler: ChannelInboundHandler, RemovableChannelHandler {
                     send(answer, method: isHead ? .head : .get, target: target, start: start, context: context)
                     continue
                 }
+                forwarded = true
                 context.fireChannelRead(wrapInboundOut(bytes.readSlice(length: end)!))
             case .bodyless:
+                forwarded = true
                 context.fireChannelRead(wrapInboundOut(bytes.readSlice(length: end)!))
             case .other:
                 handOver(bytes, context: context)
@@ -81,6 +86,7 @@ final class RawFastPathHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// From now on the decoder reads the connection; `bytes` are the first it gets.
     private func handOver(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
         passthrough = true
+        forwarded = true
         if bytes.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(bytes)) }
     }
 
@@ -126,6 +132,8 @@ final class RawFastPathHandler: ChannelInboundHandler, RemovableChannelHandler {
         if case ChannelEvent.inputClosed = event, let p = pending {
             pending = nil
             handOver(p, context: context)
+            forwarded = false
+            context.fireChannelReadComplete()
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -135,7 +143,12 @@ final class RawFastPathHandler: ChannelInboundHandler, RemovableChannelHandler {
             needsFlush = false
             context.flush()
         }
-        context.fireChannelReadComplete()
+        // Only the handlers that were given bytes need to hear that the read is complete (Hummingbird's
+        // async channel delivers its buffered parts then); a read answered here entirely does not.
+        if forwarded {
+            forwarded = false
+            context.fireChannelReadComplete()
+        }
     }
 }
 

@@ -199,15 +199,18 @@ import TroveManifest
     @Test func directLineMatchesTheLogHandler() {
         let h = JSONLogHandler(label: "trove.serve.access", stream: .standardOutput, level: .info)
         #expect(h.writesPlainLines)
-        for path in ["/django/latest/intro/", "/a/\"b\"\\c\u{1}", "/p/v/f?expires=1&signature=REDACTED"] {
-            let direct = h.accessText(bytes: 27318, cache: "hit", encoding: "identity", method: "GET", path: path, status: 200, us: 17)
+        for (path, bytes) in [("/django/latest/intro/", 27318), ("/a/\"b\"\\c\u{1}\n\t", 0), ("/p/v/f?expires=1&signature=REDACTED", 7),
+                              ("/ünï/cödé\u{7F}\u{1F}", Int.max)] {
+            let direct = h.accessText(bytes: bytes, cache: "hit", encoding: "identity", method: "GET", path: path, status: 200, us: 17)
             let viaLog = h.render(level: .info, message: "request", metadata: [
-                "method": "GET", "path": "\(path)", "status": "200", "bytes": "27318", "us": "17",
+                "method": "GET", "path": "\(path)", "status": "200", "bytes": "\(bytes)", "us": "17",
                 "cache": "hit", "encoding": "identity",
             ], error: nil)
             func dropTime(_ s: String) -> Substring { s[s.range(of: "\",\"level\"")!.lowerBound...] }
             #expect(dropTime(direct) == dropTime(viaLog))
         }
+        let ts = JSONLogHandler.timestamp()
+        #expect(ts.wholeMatch(of: /20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d\d\dZ/) != nil, "\(ts)")
         #expect(TroveServer.loggablePath("/x/y?expires=1&signature=abc&z=1") == "/x/y?expires=1&signature=REDACTED&z=1")
         #expect(TroveServer.loggablePath("/plain/path") == "/plain/path")
     }
