@@ -34,6 +34,7 @@ extension TroveServer {
     /// The fast path's answer to `request`, with the header block taken from `routes` when the target
     /// was answered before (the same bytes `fastReply` would produce, without building them again).
     func rawAnswer(_ request: FastRequest) -> RawAnswer? {
+        if request.target == "/healthz" { return request.isHead ? nil : TroveServer.rawHealthz }
         if let route = routes.get(request.target),
            case .version(let digest, _)? = refs.freshVersion(route.project, route.version, now: .now),
            digest == route.manifest,
