@@ -437,17 +437,7 @@ import TroveStorage
             let t0 = ContinuousClock.now
             let port = c.port
             let closed = try await offPool { () -> Bool in
-                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-                defer { close(fd) }
-                var addr = sockaddr_in()
-                addr.sin_family = sa_family_t(AF_INET)
-                addr.sin_port = in_port_t(UInt16(port).bigEndian)
-                addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-                _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-                var tv = timeval(tv_sec: 10, tv_usec: 0)
-                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-                var b = [UInt8](repeating: 0, count: 16)
-                return b.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } == 0
+                try RawSocket(port: port, timeout: 10).isClosedByPeer()
             }
             #expect(closed)
             #expect(ContinuousClock.now - t0 < .seconds(8))
@@ -462,28 +452,10 @@ extension ServeHTTPTests {
         try await h.withServer({ $0.idleTimeout = .seconds(1) }) { (c: Client, _: TroveServer) async throws in
             let port = c.port
             let received = try await offPool { () -> Int in
-                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-                defer { close(fd) }
-                var small: Int32 = 4096
-                setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
-                var addr = sockaddr_in()
-                addr.sin_family = sa_family_t(AF_INET)
-                addr.sin_port = in_port_t(UInt16(port).bigEndian)
-                addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-                _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-                let req = Array("GET /_download/demo/v1/pdf/demo.pdf HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
-                _ = req.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                let s = try RawSocket(port: port, receiveBuffer: 4096, timeout: 10)
+                s.send(Array("GET /_download/demo/v1/pdf/demo.pdf HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
                 sleep(4) // never read while the server writes 3 MiB
-                var tv = timeval(tv_sec: 10, tv_usec: 0)
-                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-                var total = 0
-                var buf = [UInt8](repeating: 0, count: 65536)
-                while true {
-                    let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                    if n <= 0 { break }
-                    total += n
-                }
-                return total
+                return s.readToEnd().count
             }
             // The server gave up on the stalled response: far less than the file arrived.
             #expect(received < Site.pdf.count)

@@ -180,27 +180,94 @@ struct Client: Sendable {
 
     /// Sends raw bytes over TCP and returns what came back before the server closed or 3 s passed.
     func rawBlocking(_ request: [UInt8]) throws -> [UInt8] {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        precondition(fd >= 0)
-        defer { close(fd) }
+        let s = try RawSocket(port: port, timeout: 3)
+        s.send(request)
+        s.shutdownWrite()
+        return s.readToEnd()
+    }
+}
+
+/// A blocking loopback connection that stays open between sends (unlike `Client.raw`).
+final class RawSocket: @unchecked Sendable {
+    let fd: Int32
+    private var received: [UInt8] = []
+
+    /// `receiveBuffer` shrinks the socket's receive buffer (set before connecting); reads give up
+    /// after `timeout` seconds.
+    init(port: Int, receiveBuffer: Int32? = nil, timeout: Int = 5) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
-        var tv = timeval(tv_sec: 3, tv_usec: 0)
+        guard rc == 0 else { close(fd); throw POSIXError(.ECONNREFUSED) }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        var tv = timeval(tv_sec: timeout, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        shutdown(fd, Int32(SHUT_WR))
-        var out: [UInt8] = []
+    }
+
+    deinit { close(fd) }
+
+    func send(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// No more requests: the server sees end of input.
+    func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
+
+    /// Everything the server sends until it closes (or the receive timeout passes).
+    func readToEnd() -> [UInt8] {
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n <= 0 { break }
-            out += buf[0..<n]
+            received += buf[0..<n]
         }
-        return out
+        defer { received = [] }
+        return received
+    }
+
+    /// Reads until `methods.count` whole responses have arrived (or the peer closes, or 5 s pass).
+    func responses(_ methods: [String]) -> [RawResponse] {
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let parsed = parseResponses(received, methods: methods)
+            if parsed.count == methods.count, Self.consumed(received, methods: methods) <= received.count {
+                received.removeFirst(Self.consumed(received, methods: methods))
+                return parsed
+            }
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return parsed }
+            received += buf[0..<n]
+        }
+    }
+
+    /// True when the server has closed the connection (reads end of stream) within the receive timeout.
+    func isClosedByPeer() -> Bool {
+        var b = [UInt8](repeating: 0, count: 16)
+        return b.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } == 0
+    }
+
+    /// Bytes taken by the first `methods.count` responses (heads plus Content-Length bodies).
+    static func consumed(_ bytes: [UInt8], methods: [String]) -> Int {
+        var at = 0
+        let sep: [UInt8] = Array("\r\n\r\n".utf8)
+        for m in methods {
+            guard let end = bytes[at...].firstRange(of: sep) else { return Int.max }
+            let head = String(decoding: bytes[at..<end.lowerBound], as: UTF8.self).lowercased()
+            var length = 0
+            for line in head.components(separatedBy: "\r\n") where line.hasPrefix("content-length:") {
+                length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) ?? 0
+            }
+            if m == "HEAD" || head.hasPrefix("http/1.1 304") { length = 0 }
+            at = end.upperBound + length
+        }
+        return at
     }
 }
 
