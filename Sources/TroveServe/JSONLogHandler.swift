@@ -179,13 +179,26 @@ public struct JSONLogHandler: LogHandler {
     }
 }
 
-/// Buffered, thread-safe output for log lines: appending is a short critical section; the bytes go out
-/// with one write(2) per 64 KiB, or within 100 ms when traffic is light (and at exit).
+/// Buffered, thread-safe output for log lines. Appending is a short critical section on the caller's
+/// thread (an event loop, for the access log) and never does I/O: every 64 KiB the buffer is queued and a
+/// background thread writes it, and that thread also writes whatever is buffered every 100 ms (and at
+/// exit). If the output cannot keep up (more than 16 MiB queued, e.g. a stalled pipe), lines are dropped
+/// and the count is reported once writing resumes, rather than stalling requests.
 final class LogSink: Sendable {
     let fd: Int32
-    private let buffer = Mutex<[UInt8]>([])
+    private struct State {
+        var buffer: [UInt8] = []
+        var queued: [[UInt8]] = []
+        var queuedBytes = 0
+        var dropped = 0
+    }
+    private let state = Mutex(State())
+    /// Held while taking and writing, so batches leave in the order they were appended.
+    private let writing = Mutex(())
     static let flushBytes = 64 << 10
+    static let maxQueuedBytes = 16 << 20
     private static let sinks: [LogSink] = [LogSink(fd: 1), LogSink(fd: 2)]
+    private static let wake = DispatchSemaphore(value: 0)
 
     static func shared(_ fd: Int32) -> LogSink {
         let s = sinks[fd == 1 ? 0 : 1]
@@ -193,11 +206,11 @@ final class LogSink: Sendable {
         return s
     }
 
-    /// One background thread flushes both sinks every 100 ms.
+    /// One background thread writes both sinks: when a buffer fills up, and every 100 ms.
     private static let flusher: Void = {
         let t = Thread {
             while true {
-                usleep(100_000)
+                _ = wake.wait(timeout: .now() + .milliseconds(100))
                 for s in sinks { s.flush() }
             }
         }
@@ -206,28 +219,56 @@ final class LogSink: Sendable {
         atexit { for s in LogSink.sinks { s.flush() } }
     }()
 
-    private init(fd: Int32) { self.fd = fd }
+    /// A sink of its own (tests); servers use `shared`, whose sinks the flusher thread writes.
+    init(fd: Int32) { self.fd = fd }
 
-    /// Writes happen under the lock, so lines leave in the order they were logged.
     func append(_ line: String) {
         append { $0.append(contentsOf: line.utf8) }
     }
 
     /// Appends what `format` writes (a whole line), under the lock.
     func append(_ format: (inout [UInt8]) -> Void) {
-        buffer.withLock { b in
-            format(&b)
-            if b.count >= LogSink.flushBytes {
-                write(b)
-                b.removeAll(keepingCapacity: true)
+        let full = state.withLock { s -> Bool in
+            let mark = s.buffer.count
+            format(&s.buffer)
+            guard s.buffer.count >= LogSink.flushBytes else { return false }
+            if s.queuedBytes + s.buffer.count > LogSink.maxQueuedBytes {
+                s.buffer.removeSubrange(mark...)
+                s.dropped += 1
+                return true
             }
+            s.queuedBytes += s.buffer.count
+            s.queued.append(s.buffer)
+            s.buffer = []
+            s.buffer.reserveCapacity(LogSink.flushBytes + 1024)
+            return true
         }
+        if full { LogSink.wake.signal() }
     }
 
+    /// Writes everything appended so far (on the flusher thread, at exit, and in tests).
     func flush() {
-        buffer.withLock { b in
-            if !b.isEmpty { write(b) }
-            b.removeAll(keepingCapacity: true)
+        writing.withLock { _ in
+            let (batches, dropped) = state.withLock { s -> ([[UInt8]], Int) in
+                var out = s.queued
+                if !s.buffer.isEmpty { out.append(s.buffer) }
+                let d = s.dropped
+                s.queued = []
+                s.queuedBytes = 0
+                s.buffer.removeAll(keepingCapacity: true)
+                s.dropped = 0
+                return (out, d)
+            }
+            for b in batches { write(b) }
+            if dropped > 0 {
+                var line: [UInt8] = []
+                line.appendASCII("{\"ts\":\"")
+                JSONLogHandler.writeTimestamp(into: &line)
+                line.appendASCII("\",\"level\":\"warning\",\"label\":\"trove.log\",\"msg\":\"log output fell behind; lines dropped\",\"dropped\":\"")
+                line.appendDecimal(Int64(dropped))
+                line.appendASCII("\"}\n")
+                write(line)
+            }
         }
     }
 

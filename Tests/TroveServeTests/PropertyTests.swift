@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Hummingbird
 import Testing
 import TroveContent
@@ -195,6 +196,47 @@ import TroveManifest
 }
 
 @Suite struct AccessLogLineTests {
+    /// Appending never writes: a stalled output (a pipe nobody reads) costs dropped lines, reported
+    /// once output resumes, never a blocked caller.
+    @Test func aStalledOutputDropsLinesInsteadOfBlocking() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let sink = LogSink(fd: fds[1])
+        let line = String(repeating: "x", count: 1023) + "\n"
+        // 24 MiB of lines into a pipe that holds 64 KiB: this finishes only because append does no I/O.
+        let appended = DispatchSemaphore(value: 0)
+        Thread {
+            for _ in 0..<(24 << 10) { sink.append(line) }
+            appended.signal()
+        }.start()
+        try #require(appended.wait(timeout: .now() + .seconds(20)) == .success, "append blocked on a stalled output")
+        // A plain thread reads the pipe to its end while this one flushes.
+        let reader = fds[0]
+        let drained = Mutex<[UInt8]>([])
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            var buf = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = buf.withUnsafeMutableBytes { read(reader, $0.baseAddress, $0.count) }
+                if n <= 0 { break }
+                drained.withLock { $0 += buf[0..<n] }
+            }
+            done.signal()
+        }.start()
+        sink.flush()
+        close(fds[1])
+        done.wait()
+        close(fds[0])
+        let out = drained.withLock { $0 }
+        let text = String(decoding: out, as: UTF8.self)
+        let lines = text.split(separator: "\n")
+        let kept = lines.filter { $0.hasPrefix("xxx") }.count
+        #expect(kept >= 16 << 10 && kept < 17 << 10, "kept \(kept) lines")
+        let warning = try #require(lines.last)
+        #expect(warning.contains("\"msg\":\"log output fell behind; lines dropped\""))
+        #expect(warning.contains("\"dropped\":\"\((24 << 10) - kept)\""), "\(warning)")
+    }
+
     /// The direct access log line is byte for byte the line swift-log's path writes (but for the time).
     @Test func directLineMatchesTheLogHandler() {
         let h = JSONLogHandler(label: "trove.serve.access", stream: .standardOutput, level: .info)
