@@ -10,38 +10,19 @@ build naming ~4,200 chunks (files of 10 chunks); builds of a version overlap by 
 "theme" chunks are shared by every project. Plus garbage for gc to find: 5 deleted versions'
 worth of unreferenced manifests, and 10 orphan packs, all dated 2 days ago.
 """
-import argparse, hashlib, json, os, random, sqlite3, struct, time
+import argparse, hashlib, json, os, random, re, sqlite3, struct, time
 
-SCHEMA = """
-PRAGMA page_size = 4096;
-CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE packs(id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE);
-CREATE TABLE dictionaries(id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE);
-CREATE TABLE chunks(
-    id INTEGER PRIMARY KEY,
-    digest BLOB NOT NULL UNIQUE,
-    raw_size INTEGER NOT NULL,
-    stored_size INTEGER NOT NULL,
-    codec INTEGER NOT NULL,
-    dictionary_id INTEGER REFERENCES dictionaries(id),
-    pack_id INTEGER NOT NULL REFERENCES packs(id),
-    pack_offset INTEGER NOT NULL);
-CREATE TABLE files(
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL CHECK (kind IN ('file', 'dir', 'symlink')),
-    size INTEGER NOT NULL,
-    mode INTEGER NOT NULL,
-    content_type TEXT,
-    digest BLOB,
-    link_target TEXT);
-CREATE TABLE file_chunks(
-    file_id INTEGER NOT NULL REFERENCES files(id),
-    seq INTEGER NOT NULL,
-    file_offset INTEGER NOT NULL,
-    chunk_id INTEGER NOT NULL REFERENCES chunks(id),
-    PRIMARY KEY (file_id, seq)) WITHOUT ROWID;
-"""
+def manifest_schema():
+    """The manifest schema, read from the one place it is defined (ManifestSchema.create in
+    Sources/TroveManifest/ManifestSchema.swift), so the synthetic manifests cannot drift from it."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Sources", "TroveManifest", "ManifestSchema.swift")
+    text = open(src, encoding="utf-8").read()
+    m = re.search(r'static let create = """\n(.*?)\n\s*"""', text, re.S)
+    if not m:
+        raise SystemExit(f"make_store.py: no `static let create` schema literal in {src}")
+    return m.group(1)
+
+SCHEMA = manifest_schema()
 
 def put(root, key, data, mtime=None):
     path = os.path.join(root, key)
