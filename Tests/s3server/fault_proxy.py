@@ -32,9 +32,7 @@ GET /__proxy/stats (answered by the proxy itself) returns counts of requests and
 import argparse
 import http.client
 import json
-import os
 import random
-import signal
 import socket
 import struct
 import sys
@@ -42,6 +40,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+from lifecycle import announce_and_serve
 
 ALL_FAULTS = ["500", "503", "reset-before", "reset-mid", "stall", "stall-mid", "apply-then-500"]
 AFTER_FORWARD = {"reset-mid", "stall-mid", "apply-then-500"}
@@ -200,14 +200,7 @@ def main():
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(json.dumps({"port": port, "endpoint": f"http://{args.host}:{port}"}), flush=True)
-    signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
-    try:
-        while sys.stdin.read(4096):
-            pass
-    except (KeyboardInterrupt, OSError):
-        pass
-    os._exit(0)
+    announce_and_serve({"port": port, "endpoint": f"http://{args.host}:{port}"})
 
 
 if __name__ == "__main__":

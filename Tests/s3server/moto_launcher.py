@@ -29,12 +29,12 @@ import base64
 import hashlib
 import io
 import json
-import os
-import signal
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote_to_bytes
+
+from lifecycle import announce_and_serve
 
 _local = threading.local()
 _write_lock = threading.Lock()
@@ -252,16 +252,8 @@ def main():
         urllib.request.urlopen(req).read()
         AUTH["on"] = True
 
-    print(json.dumps({"port": port, "endpoint": endpoint, "access_key_id": key["AccessKeyId"],
-                      "secret_access_key": key["SecretAccessKey"], "buckets": args.bucket}), flush=True)
-
-    signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
-    try:
-        while sys.stdin.read(4096):
-            pass
-    except (KeyboardInterrupt, OSError):
-        pass
-    os._exit(0)
+    announce_and_serve({"port": port, "endpoint": endpoint, "access_key_id": key["AccessKeyId"],
+                        "secret_access_key": key["SecretAccessKey"], "buckets": args.bucket})
 
 
 if __name__ == "__main__":
