@@ -217,9 +217,15 @@ extension ManifestWriter {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let tmp = directory.appendingPathComponent("build-\(UUID().uuidString).sqlite").path
         defer { unlink(tmp) }
-        let w = try ManifestWriter(path: tmp)
+        return try write(tree: tree, metadata: metadata, path: tmp)
+    }
+
+    /// Builds a complete manifest at `path` (which must not exist; its directory must) and returns its
+    /// bytes; the file stays, so a caller can rename it into a cache. Blocking: call from the I/O pool.
+    public static func write(tree: [(FileRecord, [ChunkRef])], metadata: ManifestMetadata, path: String) throws -> [UInt8] {
+        let w = try ManifestWriter(path: path)
         for (r, c) in tree { try w.add(r, chunks: c) }
         try w.finish(metadata)
-        return Array(try Data(contentsOf: URL(fileURLWithPath: tmp)))
+        return Array(try Data(contentsOf: URL(fileURLWithPath: path)))
     }
 }
