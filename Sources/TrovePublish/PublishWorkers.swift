@@ -49,6 +49,9 @@ final class PublishWorkers: @unchecked Sendable {
     /// Cut zip archives (by content) at member boundaries; see `ZipBoundaries`.
     let zipAware: Bool
 
+    /// The order files are handed out in: largest first (ties in path order), so no big file starts
+    /// last while the other threads run out of work. Outcomes stay in `files` order.
+    private let order: [Int]
     private let next = Atomic<Int>(0)
     private let claimed = Mutex<Set<Digest>>([])
     private let stats = Mutex(WorkerStats())
@@ -66,6 +69,7 @@ final class PublishWorkers: @unchecked Sendable {
         self.progress = progress
         self.blockSize = max(blockSize, chunker.parameters.maxSize * 2)
         self.zipAware = zipAware
+        order = files.indices.sorted { files[$0].size != files[$1].size ? files[$0].size > files[$1].size : $0 < $1 }
         outcomes = .allocate(capacity: files.count)
         outcomes.initialize(repeating: nil)
     }
@@ -100,8 +104,9 @@ final class PublishWorkers: @unchecked Sendable {
         let compressor = ZstdCompressor()
         var local = WorkerStats()
         while true {
-            let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
-            if i >= files.count || uploader.failed { break }
+            let n = next.wrappingAdd(1, ordering: .relaxed).oldValue
+            if n >= files.count || uploader.failed { break }
+            let i = order[n]
             let f = files[i]
             let outcome = process(f, buffer: buffer, compressed: compressed, compressor: compressor, stats: &local)
             outcomes[i] = outcome
@@ -109,8 +114,9 @@ final class PublishWorkers: @unchecked Sendable {
         }
         // Files skipped after an upload failure still need an outcome.
         while true {
-            let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
-            if i >= files.count { break }
+            let n = next.wrappingAdd(1, ordering: .relaxed).oldValue
+            if n >= files.count { break }
+            let i = order[n]
             outcomes[i] = .failed(PathError(path: files[i].path, reason: "not published: an upload failed"))
         }
         let merged = local

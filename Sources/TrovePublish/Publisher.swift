@@ -149,13 +149,9 @@ public struct Publisher: Sendable {
 
         phase("chunk+upload")
         // 6. Assemble the new tree: this build's entries for healthy groups, the previous build's for failed ones.
-        func location(_ d: Digest) throws -> ChunkLocation {
-            guard let l = index.lookup(d) ?? uploaded.locations[d] else {
-                throw RepositoryError.corrupt("chunk \(d.hex) was neither found nor stored")
-            }
-            return l
-        }
-        var tree: [(FileRecord, [ChunkRef])] = []
+        // Chunk locations are resolved only once the tree is known to differ from the live build: an
+        // unchanged republish needs just the records for its tree digest.
+        var tree: [(FileRecord, AssembledChunks)] = []
         tree.reserveCapacity(entries.count)
         // `files` is `entries` filtered in order, so outcomes are consumed in step.
         var nextFile = 0
@@ -168,16 +164,15 @@ public struct Publisher: Sendable {
             if !failedGroups.isEmpty && failedGroups.contains(layout.group(of: e.path)) { continue }
             switch e.kind {
             case .dir:
-                tree.append((FileRecord(path: e.path, kind: .dir, size: 0, mode: e.mode, contentType: nil, digest: nil, linkTarget: nil), []))
+                tree.append((FileRecord(path: e.path, kind: .dir, size: 0, mode: e.mode, contentType: nil, digest: nil, linkTarget: nil), .none))
                 report.directories += 1
             case .symlink:
-                tree.append((FileRecord(path: e.path, kind: .symlink, size: e.size, mode: e.mode, contentType: nil, digest: nil, linkTarget: e.linkTarget), []))
+                tree.append((FileRecord(path: e.path, kind: .symlink, size: e.size, mode: e.mode, contentType: nil, digest: nil, linkTarget: e.linkTarget), .none))
                 report.symlinks += 1
             case .file:
                 guard case .stored(let digest, let size, let chunks)? = outcome else { continue }
-                let refs = try chunks.map { ChunkRef(digest: $0.0, location: try location($0.0)) }
                 tree.append((FileRecord(path: e.path, kind: .file, size: size, mode: e.mode,
-                                        contentType: ContentTypes.forPath(e.path), digest: digest, linkTarget: nil), refs))
+                                        contentType: ContentTypes.forPath(e.path), digest: digest, linkTarget: nil), .new(chunks)))
                 report.files += 1
                 report.logicalBytes += size
             }
@@ -185,8 +180,8 @@ public struct Publisher: Sendable {
         var carried: [String] = []
         for g in failedGroups.sorted() {
             if layout.isReadTheDocs, let previous, let kept = try? previous.list(under: g), !kept.isEmpty || (try? previous.file(at: g)) != nil {
-                if let top = try previous.file(at: g) { tree.append((top, [])) }
-                for r in kept { tree.append((r, r.kind == EntryKind.file ? try previous.chunks(of: r) : [])) }
+                if let top = try previous.file(at: g) { tree.append((top, .none)) }
+                for r in kept { tree.append((r, r.kind == EntryKind.file ? .resolved(try previous.chunks(of: r)) : .none)) }
                 carried.append(g)
             }
         }
@@ -212,15 +207,29 @@ public struct Publisher: Sendable {
             report.seconds = (ContinuousClock.now - clock).seconds
             return report
         }
+        func location(_ d: Digest) throws -> ChunkLocation {
+            guard let l = index.lookup(d) ?? uploaded.locations[d] else {
+                throw RepositoryError.corrupt("chunk \(d.hex) was neither found nor stored")
+            }
+            return l
+        }
+        let resolved: [(FileRecord, [ChunkRef])] = try tree.map { record, chunks in
+            switch chunks {
+            case .none: (record, [])
+            case .resolved(let refs): (record, refs)
+            case .new(let list): (record, try list.map { ChunkRef(digest: $0.0, location: try location($0.0)) })
+            }
+        }
         let buildTime = ISO8601DateFormatter().string(from: options.buildTime ?? Date())
         var meta = ManifestMetadata(project: project, version: version, buildTime: buildTime, toolVersion: options.toolVersion,
                                     chunker: options.chunker, dictionary: dictionary?.digest)
         meta.carriedOver = carried
         meta.treeDigest = treeDigest
         do {
-            let (digest, bytes) = try await repository.storeManifest(tree: tree, metadata: meta)
+            let (digest, bytes) = try await repository.storeManifest(tree: resolved, metadata: meta)
             report.manifest = digest.hex
             report.manifestBytes = bytes
+            phase("manifest")
             try lease.checkValid()
             let written = try await repository.switchVersion(project, version, to: digest, published: buildTime)
             // The build we replaced is not the one we started from: another publish landed meanwhile.
@@ -232,12 +241,20 @@ public struct Publisher: Sendable {
             await journal.flush()
             throw error
         }
-        phase("manifest+switch")
+        phase("switch")
         report.switched = true
         await journal.remove(alsoConsumed: resumed.journals)
         report.seconds = (ContinuousClock.now - clock).seconds
         return report
     }
+}
+
+/// The chunks of one assembled tree entry: none (directories, symlinks), this run's (digest and raw
+/// size, located once the manifest is written) or the previous build's, already located.
+enum AssembledChunks {
+    case none
+    case new([(Digest, Int)])
+    case resolved([ChunkRef])
 }
 
 extension Duration {
