@@ -103,21 +103,23 @@ public struct Publisher: Sendable {
         for e in walkErrors { failedGroups.insert(layout.group(of: e.path)) }
         report.errors = walkErrors
 
-        // 4. The dictionary: the project's own, else trained on this tree's text.
-        var dictionary: ZstdDictionary? = nil
+        // 4. The dictionary: the project's own; else one trained on this tree's text by the first worker
+        // while the others start chunking (PublishWorkers), stored before any chunk is compressed with it.
+        let pending: PendingDictionary
+        var train: (@Sendable () throws -> ZstdDictionary?)? = nil
         if let projectDictionary {
-            dictionary = try await repository.dictionary(projectDictionary)
+            pending = PendingDictionary(resolved: try await repository.dictionary(projectDictionary))
         } else if options.trainDictionary {
-            let files = entries.filter { $0.kind == .file }
-            if let trained = try await BlockingIO.run({ [chunker = options.chunker] in
-                try DictionaryTrainer.train(root: root, files: files, chunker: chunker)
-            }) {
-                dictionary = trained
-                try await repository.storeDictionary(trained)
-                report.dictionaryTrained = true
+            pending = PendingDictionary()
+            let textFiles = entries.filter { $0.kind == .file }
+            train = { [repository, chunker = options.chunker] in
+                guard let trained = try DictionaryTrainer.train(root: root, files: textFiles, chunker: chunker) else { return nil }
+                try awaitFromThread { try await repository.storeDictionary(trained) }
+                return trained
             }
+        } else {
+            pending = PendingDictionary(resolved: nil)
         }
-        report.dictionary = dictionary?.digest.hex
 
         phase("dictionary")
         // 5. Chunk, dedup, compress and upload every file of every group that has not failed yet.
@@ -127,10 +129,20 @@ public struct Publisher: Sendable {
         let journal = try PublishJournalWriter(store: repository.store, project: project, version: version, tool: options.toolVersion)
         let uploader = PackUploader(store: repository.store, targetSize: options.packSize, maxInFlight: options.uploads, journal: journal)
         let workers = PublishWorkers(root: root, files: files, index: index, chunker: FastCDC(options.chunker),
-                                     dictionary: dictionary, uploader: uploader, progress: progress, zipAware: options.zipAware)
-        let (outcomes, stats) = await workers.run(threads: options.threads)
+                                     dictionary: pending, train: train, uploader: uploader, progress: progress, zipAware: options.zipAware)
+        let outcomes: [FileOutcome], stats: WorkerStats
         let uploaded: (locations: [Digest: ChunkLocation], packs: Int, packBytes: Int)
-        do { uploaded = try await uploader.finish() } catch { await journal.flush(); throw error }
+        do {
+            (outcomes, stats) = try await workers.run(threads: options.threads)
+            uploaded = try await uploader.finish()
+        } catch {
+            _ = try? await uploader.finish()
+            await journal.flush()
+            throw error
+        }
+        let dictionary = pending.ifResolved ?? nil
+        report.dictionary = dictionary?.digest.hex
+        report.dictionaryTrained = train != nil && dictionary != nil
         report.packs = uploaded.packs
         report.packBytes = uploaded.packBytes
         report.chunks = stats.chunks
@@ -142,6 +154,9 @@ public struct Publisher: Sendable {
         report.containerFiles = stats.containerFiles
         report.containerBytes = stats.containerBytes
         report.containerReusedBytes = stats.containerReusedBytes
+        if stats.deferredChunks > 0 {
+            logger.debug("compression deferred while the dictionary trained", metadata: ["chunks": "\(stats.deferredChunks)"])
+        }
         for case .failed(let e) in outcomes {
             report.errors.append(e)
             failedGroups.insert(layout.group(of: e.path))
