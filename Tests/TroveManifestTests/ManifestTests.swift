@@ -100,6 +100,11 @@ import TroveManifest
         }
         #expect(Set(try m.referencedObjects().packs) == Set(tree.flatMap { $0.1.map(\.location.pack) }))
         #expect(Set(try m.referencedObjects().dictionaries) == Set(dicts))
+        // forEachChunk (the dedup index's source) yields every distinct chunk once, with its location.
+        var seen: [Digest: ChunkLocation] = [:], calls = 0
+        try m.forEachChunk { d, loc in seen[d] = loc; calls += 1 }
+        let want = Dictionary(tree.flatMap { $0.1.map { ($0.digest, $0.location) } }, uniquingKeysWith: { a, _ in a })
+        #expect(calls == want.count && seen == want)
     }
 
     @Test func queryableWithSqliteShell() throws {
