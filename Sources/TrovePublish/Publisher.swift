@@ -67,22 +67,26 @@ public struct Publisher: Sendable {
         try options.chunker.validate()
         var report = PublishReport(project: project, version: version, store: repository.store.displayName)
 
-        // 1. Walk (blocking: on the I/O pool), while the dedup index loads.
+        // 1. The refs: whether there is a previous build, and the project's other versions.
         try TreeWalker.checkRoot(root)
-        async let walked = BlockingIO.run { try TreeWalker.walk(root: root) }
-
-        // 2. What the store already has: the previous build and the project's other versions.
         let previousRef = try await repository.ref(project, version)
+        let others = try await repository.versions(of: project)
+            .filter { $0.version != version }
+            .sorted { $0.current.published > $1.current.published }
+            .prefix(options.indexVersions)
+
+        // 2. Walk (blocking: on the I/O pool) while the dedup index loads from their manifests. With no
+        // manifest to load, the walk takes the top-level folders concurrently instead.
+        let concurrentWalk = previousRef == nil && others.isEmpty
+        async let walked = concurrentWalk ? TreeWalker.walkConcurrently(root: root)
+                                          : BlockingIO.run { try TreeWalker.walk(root: root) }
+
         var previous: Manifest? = nil
         if let previousRef { previous = try await repository.manifest(previousRef.ref.current.manifest) }
         report.previousManifest = previous?.digest.hex
         var index = ChunkIndex()
         if let previous { try index.add(manifest: previous) }
         var projectDictionary = previous?.metadata.dictionary
-        let others = try await repository.versions(of: project)
-            .filter { $0.version != version }
-            .sorted { $0.current.published > $1.current.published }
-            .prefix(options.indexVersions)
         for other in others {
             let m = try await repository.manifest(other.current.manifest)
             try index.add(manifest: m)
