@@ -135,20 +135,29 @@ public struct Publisher: Sendable {
         let workers = PublishWorkers(root: root, files: files, index: index, chunker: FastCDC(options.chunker),
                                      dictionary: pending, train: train, uploader: uploader, progress: progress, zipAware: options.zipAware)
         let outcomes: [FileOutcome], stats: WorkerStats
-        let uploaded: (locations: [Digest: ChunkLocation], packs: Int, packBytes: Int)
         do {
             (outcomes, stats) = try await workers.run(threads: options.threads)
-            uploaded = try await uploader.finish()
         } catch {
             _ = try? await uploader.finish()
             await journal.flush()
             throw error
         }
+        // Where every new chunk goes; the last packs may still be uploading while the manifest is built.
+        let newLocations = uploader.seal()
+        // Waits for every pack upload (durable before the manifest is stored); throws the first failure.
+        func uploadsDone() async throws {
+            do {
+                let uploaded = try await uploader.finish()
+                report.packs = uploaded.packs
+                report.packBytes = uploaded.packBytes
+            } catch {
+                await journal.flush()
+                throw error
+            }
+        }
         let dictionary = pending.ifResolved ?? nil
         report.dictionary = dictionary?.digest.hex
         report.dictionaryTrained = train != nil && dictionary != nil
-        report.packs = uploaded.packs
-        report.packBytes = uploaded.packBytes
         report.chunks = stats.chunks
         report.newChunks = stats.newChunks
         report.reusedChunks = stats.reusedChunks
@@ -210,6 +219,7 @@ public struct Publisher: Sendable {
         // 7. Nothing healthy to publish: switch nothing.
         let healthy = layout.groups.subtracting(failedGroups)
         if !layout.isReadTheDocs && !failedGroups.isEmpty || (layout.isReadTheDocs && healthy.isEmpty && !layout.groups.isEmpty) {
+            try await uploadsDone()
             await journal.flush()
             report.requests = RequestCounts()
             report.seconds = (ContinuousClock.now - clock).seconds
@@ -220,6 +230,7 @@ public struct Publisher: Sendable {
         // 8. Write the manifest, store it, switch the ref.
         let treeDigest = TreeDigest.compute(tree.map(\.0))
         if let previous, previous.metadata.treeDigest == treeDigest, carried.isEmpty {
+            try await uploadsDone()
             report.unchanged = true
             await journal.remove(alsoConsumed: resumed.journals)
             report.manifest = previous.digest.hex
@@ -227,25 +238,35 @@ public struct Publisher: Sendable {
             return report
         }
         func location(_ d: Digest) throws -> ChunkLocation {
-            guard let l = index.lookup(d) ?? uploaded.locations[d] else {
+            guard let l = index.lookup(d) ?? newLocations[d] else {
                 throw RepositoryError.corrupt("chunk \(d.hex) was neither found nor stored")
             }
             return l
-        }
-        let resolved: [(FileRecord, [ChunkRef])] = try tree.map { record, chunks in
-            switch chunks {
-            case .none: (record, [])
-            case .resolved(let refs): (record, refs)
-            case .new(let list): (record, try list.map { ChunkRef(digest: $0.0, location: try location($0.0)) })
-            }
         }
         let buildTime = ISO8601DateFormatter().string(from: options.buildTime ?? Date())
         var meta = ManifestMetadata(project: project, version: version, buildTime: buildTime, toolVersion: options.toolVersion,
                                     chunker: options.chunker, dictionary: dictionary?.digest)
         meta.carriedOver = carried
         meta.treeDigest = treeDigest
+        // Built while the last packs upload; stored only once every pack is durable.
+        let prepared: PreparedManifest
         do {
-            let (digest, bytes) = try await repository.storeManifest(tree: resolved, metadata: meta)
+            let resolved: [(FileRecord, [ChunkRef])] = try tree.map { record, chunks in
+                switch chunks {
+                case .none: (record, [])
+                case .resolved(let refs): (record, refs)
+                case .new(let list): (record, try list.map { ChunkRef(digest: $0.0, location: try location($0.0)) })
+                }
+            }
+            prepared = try await repository.prepareManifest(tree: resolved, metadata: meta)
+        } catch {
+            _ = try? await uploader.finish()
+            await journal.flush()
+            throw error
+        }
+        do { try await uploadsDone() } catch { repository.discard(prepared); throw error }
+        do {
+            let (digest, bytes) = try await repository.storeManifest(prepared)
             report.manifest = digest.hex
             report.manifestBytes = bytes
             phase("manifest")
