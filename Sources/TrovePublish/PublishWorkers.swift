@@ -59,6 +59,12 @@ final class PendingDictionary: Sendable {
         ready.leave()
     }
 
+    // A publish that fails before its workers run never resolves it; libdispatch refuses to free a
+    // group that is still entered.
+    deinit {
+        if ifResolved == nil { ready.leave() }
+    }
+
     /// The dictionary when resolved, without blocking; `.none` while it is still being trained.
     var ifResolved: ZstdDictionary?? {
         state.withLock { $0.resolved ? .some($0.dictionary) : .none }

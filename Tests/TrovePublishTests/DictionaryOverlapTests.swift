@@ -82,6 +82,14 @@ import TroveStorage
         #expect(run.stats.newStoredBytes == plain.stats.newStoredBytes)
     }
 
+    /// A publish that fails before its workers run drops a dictionary that was never resolved.
+    @Test func anUnresolvedDictionaryCanBeDropped() {
+        var pending: PendingDictionary? = PendingDictionary()
+        #expect(pending?.ifResolved == nil)
+        pending = nil
+        #expect(pending == nil)
+    }
+
     @Test func trainingErrorFailsTheRun() async throws {
         struct Boom: Error {}
         let fx = try Fixture()
