@@ -123,7 +123,7 @@ public enum TreeWalker {
 
     /// Records one name of a directory as an entry or an error; true when it is a directory to descend into.
     private static func visit(dfd: Int32, name: String, relPath: String, entries: inout [WalkEntry], errors: inout [PathError]) -> Bool {
-        if name.utf8.contains(where: { $0 < 0x20 }) || name.contains("\u{FFFD}") {
+        if name.utf8.contains(where: { $0 < 0x20 }) || name.unicodeScalars.contains("\u{FFFD}") {
             errors.append(PathError(path: relPath, reason: "file name contains control characters or invalid UTF-8"))
             return false
         }
