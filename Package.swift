@@ -75,7 +75,7 @@ let package = Package(
         ]),
 
         // Benchmarks of the hot loops against this machine's limits (bench/run.sh; docs/benchmarks.md).
-        .executableTarget(name: "trove-bench", dependencies: ["TroveContent"], path: "bench/TroveBench"),
+        .executableTarget(name: "trove-bench", dependencies: ["TroveContent", "TroveManifest"], path: "bench/TroveBench"),
 
         // Shared test helpers (deterministic randomness).
         .target(name: "TestSupport", path: "Tests/Support/TestSupport"),

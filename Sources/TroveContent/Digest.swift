@@ -92,13 +92,23 @@ public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible, C
     }
 }
 
+/// OpenSSL's SHA-256, fetched once. OpenSSL 3 looks the algorithm up (under a lock shared by every
+/// thread) on each `SHA256()` one-shot call and on each init with `EVP_sha256()`; with the fetched
+/// object it does not: ~10% less time hashing 7 KiB chunks. Fetched objects are immutable and may be
+/// used from any thread.
+nonisolated(unsafe) private let sha256Algorithm: OpaquePointer = {
+    guard let md = EVP_MD_fetch(nil, "SHA256", nil) else { fatalError("OpenSSL has no SHA-256") }
+    return md
+}()
+
 extension Digest {
     /// SHA-256 of a buffer in one call (OpenSSL; uses the CPU's SHA extensions where present).
     public static func sha256(_ buffer: UnsafeRawBufferPointer) -> Digest {
         var out = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         return withUnsafeMutableBytes(of: &out) { o in
-            _ = CCrypto.SHA256(buffer.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 1)!,
-                               buffer.count, o.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            let ok = EVP_Digest(buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, buffer.count,
+                                o.baseAddress!.assumingMemoryBound(to: UInt8.self), nil, sha256Algorithm, nil)
+            precondition(ok == 1, "SHA-256 failed")
             return Digest(bytes: UnsafeRawBufferPointer(o))
         }
     }
@@ -114,7 +124,7 @@ public struct SHA256Hasher: ~Copyable {
 
     public init() {
         ctx = EVP_MD_CTX_new()
-        EVP_DigestInit_ex(ctx, EVP_sha256(), nil)
+        EVP_DigestInit_ex2(ctx, sha256Algorithm, nil)
     }
 
     deinit { EVP_MD_CTX_free(ctx) }

@@ -79,14 +79,19 @@ public final class Manifest: @unchecked Sendable {
     /// Every distinct chunk this build references with its location (the dedup index and gc read this).
     public func forEachChunk(_ body: (Digest, ChunkLocation) throws -> Void) throws {
         try lock.withLock {
-            let s = try db.prepare("""
-                SELECT c.digest, p.digest, c.pack_offset, c.stored_size, c.raw_size, c.codec, d.digest
-                FROM chunks c JOIN packs p ON p.id = c.pack_id LEFT JOIN dictionaries d ON d.id = c.dictionary_id
-                """)
+            // Packs and dictionaries are few: read them once instead of joining them to every chunk row.
+            var packs: [Int: Digest] = [:], dicts: [Int: Digest] = [:]
+            let p = try db.prepare("SELECT id, digest FROM packs")
+            while try p.step() { packs[p.int(0)] = try p.digest(1) }
+            let d = try db.prepare("SELECT id, digest FROM dictionaries")
+            while try d.step() { dicts[d.int(0)] = try d.digest(1) }
+            let s = try db.prepare("SELECT digest, pack_id, pack_offset, stored_size, raw_size, codec, dictionary_id FROM chunks")
             while try s.step() {
                 guard let codec = Codec(rawValue: UInt8(s.int(5))) else { throw ManifestError.malformed("unknown codec") }
-                try body(try s.digest(0), ChunkLocation(pack: try s.digest(1), offset: s.int(2), storedSize: s.int(3),
-                                                     rawSize: s.int(4), codec: codec, dictionary: try s.optionalDigest(6)))
+                // As the join did: a chunk whose pack row is missing is not offered as stored.
+                guard let pack = packs[s.int(1)] else { continue }
+                try body(try s.digest(0), ChunkLocation(pack: pack, offset: s.int(2), storedSize: s.int(3), rawSize: s.int(4),
+                                                        codec: codec, dictionary: s.optionalInt(6).flatMap { dicts[$0] }))
             }
         }
     }

@@ -9,7 +9,12 @@ public final class SQLiteDatabase {
 
     public enum Mode { case readOnly, readWriteCreate }
 
+    /// Process-wide set-up before the first connection: no memory statistics (a global mutex and two
+    /// counters on every SQLite allocation, ~4% of writing a manifest). Nothing in Trove reads them.
+    private static let configured: Void = { _ = trove_sqlite3_disable_memstatus() }()
+
     public init(path: String, mode: Mode) throws {
+        _ = SQLiteDatabase.configured
         var h: OpaquePointer?
         let flags = (mode == .readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &h, flags, nil)
@@ -93,6 +98,18 @@ public final class SQLiteStatement {
     public func run() throws {
         defer { reset() }
         while try step() {}
+    }
+
+    /// Steps an insert to completion and resets it, keeping its bindings (cheaper than `run` when
+    /// every parameter is bound again before the next call, as the manifest writer does).
+    public func insert() throws {
+        let rc = sqlite3_step(stmt)
+        if rc != SQLITE_DONE && rc != SQLITE_ROW {
+            let message = db.lastError
+            sqlite3_reset(stmt)
+            throw SQLiteError(message: message)
+        }
+        sqlite3_reset(stmt)
     }
 
     public func reset() {

@@ -22,8 +22,14 @@ public struct ChunkIndex: Sendable {
     public func lookup(_ d: Digest) -> ChunkLocation? { locations[d] }
 
     public mutating func add(manifest: Manifest) throws {
-        try manifest.forEachChunk { d, loc in
-            if locations[d] == nil { locations[d] = loc }
+        locations.reserveCapacity(locations.count + manifest.metadata.chunkCount)
+        if locations.isEmpty {
+            // Digests are unique within a manifest: nothing to keep from an earlier source.
+            try manifest.forEachChunk { d, loc in locations[d] = loc }
+        } else {
+            try manifest.forEachChunk { d, loc in
+                if locations[d] == nil { locations[d] = loc }
+            }
         }
     }
 

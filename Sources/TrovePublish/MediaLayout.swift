@@ -25,18 +25,26 @@ struct MediaLayout {
             return [.init(name: ".", status: failed.isEmpty ? .published : .failed, files: files.count, bytes: files.reduce(0) { $0 + $1.size })]
         }
         var names = groups.union(failed)
-        var previousGroups = Set<String>()
-        if let previous, let all = try? previous.list(under: "", recursive: false) {
-            previousGroups = Set(all.filter { Publisher.mediaTypes.contains($0.path) }.map(\.path))
+        // Which media types the previous build had: one indexed lookup each, not a scan of its files.
+        if let previous {
+            for m in Publisher.mediaTypes where ((try? previous.file(at: m)) ?? nil) != nil { names.insert(m) }
         }
-        names.formUnion(previousGroups)
+        // Files and bytes per media type, in one pass over the tree.
+        var totals: [String: (files: Int, bytes: Int)] = [:]
+        for r in tree where r.kind == .file {
+            guard let slash = r.path.utf8.firstIndex(of: UInt8(ascii: "/")) else { continue }
+            let name = String(r.path[..<slash])
+            guard names.contains(name) else { continue }
+            totals[name, default: (0, 0)].files += 1
+            totals[name, default: (0, 0)].bytes += r.size
+        }
         return names.sorted().map { name in
-            let files = tree.filter { $0.kind == .file && ($0.path.hasPrefix(name + "/")) }
             let status: PublishReport.MediaStatus =
                 carried.contains(name) ? .keptPrevious :
                 failed.contains(name) ? .failed :
                 groups.contains(name) ? .published : .removed
-            return .init(name: name, status: status, files: files.count, bytes: files.reduce(0) { $0 + $1.size })
+            let t = totals[name] ?? (0, 0)
+            return .init(name: name, status: status, files: t.files, bytes: t.bytes)
         }
     }
 }

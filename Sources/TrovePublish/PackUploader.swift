@@ -15,6 +15,7 @@ final class PackUploader: @unchecked Sendable {
         var packs = 0
         var packBytes = 0
         var failure: (any Error)?
+        var sealed = false
     }
 
     let store: any BlobStore
@@ -46,21 +47,22 @@ final class PackUploader: @unchecked Sendable {
         if let full { upload(full) }
     }
 
-    private func upload(_ writer: consuming PackWriter) {
+    /// Names the pack (its digest), records where its chunks go and uploads it in a Task.
+    private func upload(_ writer: consuming PackWriter, waitForSlot: Bool = true) {
         let pack = writer.finish()
-        slots.wait()
+        record(pack)
+        if waitForSlot { slots.wait() }
         group.enter()
         Task {
-            defer { slots.signal(); group.leave() }
+            defer { if waitForSlot { slots.signal() }; group.leave() }
             await put(pack)
         }
     }
 
-    /// Uploads one pack, records where its chunks went and journals it; the first failure is kept.
+    /// Uploads one pack and journals it; the first failure is kept.
     private func put(_ pack: Pack) async {
         do {
             try await store.put(StoreLayout.pack(pack.digest), pack.bytes)
-            record(pack)
             await journal?.uploaded(pack.digest, size: pack.bytes.count, trailer: pack.bytes.count - pack.payloadSize)
         } catch {
             state.withLock { if $0.failure == nil { $0.failure = error } }
@@ -81,17 +83,27 @@ final class PackUploader: @unchecked Sendable {
     /// Whether an upload has failed (workers stop early).
     var failed: Bool { state.withLock { $0.failure != nil } }
 
-    /// Uploads the last partial pack, waits for all uploads, and returns where every new chunk went.
-    func finish() async throws -> (locations: [Digest: ChunkLocation], packs: Int, packBytes: Int) {
+    /// Closes the last partial pack and starts its upload, without waiting for any upload: returns where
+    /// every new chunk goes (pack digests and offsets are known once packs are closed), so the manifest
+    /// can be built while the last packs are still being written. Call once the workers are done;
+    /// `finish` then waits for the uploads, which must be durable before the manifest is stored.
+    func seal() -> [Digest: ChunkLocation] {
         let last: PackWriter? = state.withLock { s in
+            guard !s.sealed else { return nil }
+            s.sealed = true
             guard !s.writer.isEmpty else { return nil }
             let w = s.writer
             s.writer = PackWriter()
             return w
         }
-        if let last {
-            await put(last.finish())
-        }
+        // Called from the cooperative pool: never block on a slot there (at most one extra upload).
+        if let last { upload(last, waitForSlot: false) }
+        return state.withLock { $0.locations }
+    }
+
+    /// Seals (if not yet), waits for all uploads, and returns where every new chunk went.
+    func finish() async throws -> (locations: [Digest: ChunkLocation], packs: Int, packBytes: Int) {
+        _ = seal()
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             group.notify(queue: .global()) { c.resume() }
         }

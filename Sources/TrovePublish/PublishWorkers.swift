@@ -26,46 +26,138 @@ public final class PublishProgress: Sendable {
 struct WorkerStats {
     var chunks = 0, newChunks = 0, reusedChunks = 0, newBytes = 0, newStoredBytes = 0, reusedBytes = 0
     var containerFiles = 0, containerBytes = 0, containerReusedBytes = 0
+    /// New chunks whose compression waited for the dictionary being trained.
+    var deferredChunks = 0
     mutating func merge(_ o: WorkerStats) {
+        deferredChunks += o.deferredChunks
         chunks += o.chunks; newChunks += o.newChunks; reusedChunks += o.reusedChunks
         newBytes += o.newBytes; newStoredBytes += o.newStoredBytes; reusedBytes += o.reusedBytes
         containerFiles += o.containerFiles; containerBytes += o.containerBytes; containerReusedBytes += o.containerReusedBytes
     }
 }
 
+/// The dictionary new chunks are compressed with. Known from the start (the project's own, or none), or
+/// trained by the first worker while the others already chunk and hash: then it is resolved once the
+/// trained dictionary is stored, so no pack can name a dictionary the store does not have.
+final class PendingDictionary: Sendable {
+    private let state: Mutex<(resolved: Bool, dictionary: ZstdDictionary?)>
+    private let ready = DispatchGroup()
+
+    /// A dictionary known from the start (nil: compress without one).
+    init(resolved dictionary: ZstdDictionary?) {
+        state = Mutex((true, dictionary))
+    }
+
+    /// A dictionary still to come; `resolve` must be called exactly once.
+    init() {
+        state = Mutex((false, nil))
+        ready.enter()
+    }
+
+    func resolve(_ dictionary: ZstdDictionary?) {
+        state.withLock { $0 = (true, dictionary) }
+        ready.leave()
+    }
+
+    // A publish that fails before its workers run never resolves it; libdispatch refuses to free a
+    // group that is still entered.
+    deinit {
+        if ifResolved == nil { ready.leave() }
+    }
+
+    /// The dictionary when resolved, without blocking; `.none` while it is still being trained.
+    var ifResolved: ZstdDictionary?? {
+        state.withLock { $0.resolved ? .some($0.dictionary) : .none }
+    }
+
+    /// Blocks the calling thread (a worker, never the cooperative pool) until resolved.
+    func wait() -> ZstdDictionary? {
+        ready.wait()
+        return state.withLock { $0.dictionary }
+    }
+}
+
+/// Runs async work from a dedicated thread (a publish worker, never the cooperative pool), blocking it until done.
+func awaitFromThread<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) throws -> T {
+    let outcome = ThreadAwait<T>()
+    Task {
+        let r: Result<T, any Error>
+        do { r = .success(try await operation()) } catch { r = .failure(error) }
+        outcome.result.withLock { $0 = r }
+        outcome.done.signal()
+    }
+    outcome.done.wait()
+    return try outcome.result.withLock { $0! }.get()
+}
+
+private final class ThreadAwait<T: Sendable>: Sendable {
+    let result = Mutex<Result<T, any Error>?>(nil)
+    let done = DispatchSemaphore(value: 0)
+}
+
+/// One worker's new chunks held back for compression while the dictionary is being trained.
+struct DeferredChunks {
+    var bytes: [UInt8] = []
+    var chunks: [(digest: Digest, offset: Int, count: Int)] = []
+}
+
 /// Reads, chunks, hashes, deduplicates and compresses files on dedicated threads (one per core),
 /// so blocking reads never touch the Swift cooperative pool. Each thread owns its buffers and
 /// zstd context; the only shared state is the index (read-only), the set of chunks this run already
 /// claimed, and the pack uploader.
+///
+/// When the project has no dictionary yet, the first worker trains one (`train`) while the others go
+/// on: files that need none (already-compressed formats) first, then the rest with the compression of
+/// their new chunks deferred, up to `deferLimit` bytes across all workers (beyond it a worker waits
+/// for the dictionary). Deferred chunks are compressed with the dictionary as soon as it is ready.
 final class PublishWorkers: @unchecked Sendable {
     let root: String
     let files: [WalkEntry]
     let index: ChunkIndex
     let chunker: FastCDC
-    let dictionary: ZstdDictionary?
+    let dictionary: PendingDictionary
+    /// Trains (and stores) the dictionary, on the first worker before it takes files; nil when `dictionary` is known.
+    let train: (@Sendable () throws -> ZstdDictionary?)?
+    /// Bytes of new chunks that may wait for the dictionary, across all workers.
+    let deferLimit: Int
+    private let deferred = Atomic<Int>(0)
+    private let trainingError = Mutex<(any Error)?>(nil)
     let uploader: PackUploader
     let progress: PublishProgress
     let blockSize: Int
     /// Cut zip archives (by content) at member boundaries; see `ZipBoundaries`.
     let zipAware: Bool
 
+    /// The order files are handed out in: largest first (ties in path order), so no big file starts
+    /// last while the other threads run out of work. Outcomes stay in `files` order.
+    private let order: [Int]
     private let next = Atomic<Int>(0)
     private let claimed = Mutex<Set<Digest>>([])
     private let stats = Mutex(WorkerStats())
     // Each slot is written by exactly one worker and read only after all workers have joined.
     private let outcomes: UnsafeMutableBufferPointer<FileOutcome?>
 
-    init(root: String, files: [WalkEntry], index: ChunkIndex, chunker: FastCDC, dictionary: ZstdDictionary?,
+    init(root: String, files: [WalkEntry], index: ChunkIndex, chunker: FastCDC, dictionary: PendingDictionary,
+         train: (@Sendable () throws -> ZstdDictionary?)? = nil, deferLimit: Int = 32 << 20,
          uploader: PackUploader, progress: PublishProgress, blockSize: Int = 4 << 20, zipAware: Bool = true) {
         self.root = root
         self.files = files
         self.index = index
         self.chunker = chunker
         self.dictionary = dictionary
+        self.train = train
+        self.deferLimit = deferLimit
         self.uploader = uploader
         self.progress = progress
         self.blockSize = max(blockSize, chunker.parameters.maxSize * 2)
         self.zipAware = zipAware
+        // While a dictionary is trained, files that need none go first.
+        let training = dictionary.ifResolved == nil
+        let needsDictionary = files.map { training && !PublishWorkers.precompressed($0.path) }
+        order = files.indices.sorted {
+            if needsDictionary[$0] != needsDictionary[$1] { return !needsDictionary[$0] }
+            return files[$0].size != files[$1].size ? files[$0].size > files[$1].size : $0 < $1
+        }
         outcomes = .allocate(capacity: files.count)
         outcomes.initialize(repeating: nil)
     }
@@ -76,11 +168,13 @@ final class PublishWorkers: @unchecked Sendable {
     }
 
     /// Runs `threads` workers to completion; returns the outcome of every file, in input order.
-    func run(threads: Int) async -> ([FileOutcome], WorkerStats) {
+    /// Throws what training the dictionary threw.
+    func run(threads: Int) async throws -> ([FileOutcome], WorkerStats) {
         let group = DispatchGroup()
-        for _ in 0..<max(1, min(threads, files.count)) {
+        for t in 0..<max(1, min(threads, files.count)) {
             group.enter()
             let t = Thread { [self] in
+                if t == 0, let train { trainDictionary(train) }
                 work()
                 group.leave()
             }
@@ -90,7 +184,26 @@ final class PublishWorkers: @unchecked Sendable {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             group.notify(queue: .global()) { c.resume() }
         }
+        if let e = trainingError.withLock({ $0 }) { throw e }
         return (outcomes.map { $0! }, stats.withLock { $0 })
+    }
+
+    private func trainDictionary(_ train: () throws -> ZstdDictionary?) {
+        do {
+            dictionary.resolve(try train())
+        } catch {
+            trainingError.withLock { $0 = error }
+            dictionary.resolve(nil)
+        }
+    }
+
+    /// Compression state of one worker thread.
+    struct ThreadState {
+        var stats = WorkerStats()
+        /// Set once the dictionary is resolved (`dictionary` is then final).
+        var ready = false
+        var dictionary: ZstdDictionary? = nil
+        var deferred = DeferredChunks()
     }
 
     private func work() {
@@ -98,27 +211,53 @@ final class PublishWorkers: @unchecked Sendable {
         let compressed = UnsafeMutableRawBufferPointer.allocate(byteCount: ZstdCompressor.bound(chunker.parameters.maxSize), alignment: 64)
         defer { buffer.deallocate(); compressed.deallocate() }
         let compressor = ZstdCompressor()
-        var local = WorkerStats()
+        var local = ThreadState()
+        if let d = dictionary.ifResolved { local.ready = true; local.dictionary = d }
         while true {
-            let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
-            if i >= files.count || uploader.failed { break }
+            let n = next.wrappingAdd(1, ordering: .relaxed).oldValue
+            if n >= files.count || uploader.failed { break }
+            if !local.ready, let d = dictionary.ifResolved {
+                drain(&local, dictionary: d, compressed: compressed, compressor: compressor)
+            }
+            let i = order[n]
             let f = files[i]
-            let outcome = process(f, buffer: buffer, compressed: compressed, compressor: compressor, stats: &local)
+            let outcome = process(f, buffer: buffer, compressed: compressed, compressor: compressor, state: &local)
             outcomes[i] = outcome
             progress.filesDone.add(1, ordering: .relaxed)
         }
+        if !local.ready {
+            drain(&local, dictionary: dictionary.wait(), compressed: compressed, compressor: compressor)
+        }
         // Files skipped after an upload failure still need an outcome.
         while true {
-            let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
-            if i >= files.count { break }
+            let n = next.wrappingAdd(1, ordering: .relaxed).oldValue
+            if n >= files.count { break }
+            let i = order[n]
             outcomes[i] = .failed(PathError(path: files[i].path, reason: "not published: an upload failed"))
         }
-        let merged = local
+        let merged = local.stats
         stats.withLock { $0.merge(merged) }
     }
 
+    /// Takes the resolved dictionary and compresses this worker's deferred chunks with it.
+    private func drain(_ state: inout ThreadState, dictionary d: ZstdDictionary?, compressed: UnsafeMutableRawBufferPointer,
+                       compressor: borrowing ZstdCompressor) {
+        state.ready = true
+        state.dictionary = d
+        guard !state.deferred.chunks.isEmpty else { return }
+        let held = state.deferred
+        state.deferred = DeferredChunks()
+        held.bytes.withUnsafeBytes { raw in
+            for c in held.chunks {
+                compressAndAdd(c.digest, UnsafeRawBufferPointer(rebasing: raw[c.offset..<(c.offset + c.count)]), dictionary: d,
+                               compressed: compressed, compressor: compressor, stats: &state.stats)
+            }
+        }
+        deferred.subtract(held.bytes.count, ordering: .relaxed)
+    }
+
     private func process(_ f: WalkEntry, buffer: UnsafeMutableRawBufferPointer, compressed: UnsafeMutableRawBufferPointer,
-                         compressor: borrowing ZstdCompressor, stats: inout WorkerStats) -> FileOutcome {
+                         compressor: borrowing ZstdCompressor, state: inout ThreadState) -> FileOutcome {
         let fd = open(root + "/" + f.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return .failed(PathError(path: f.path, reason: "cannot open: \(String(cString: strerror(errno)))")) }
         defer { close(fd) }
@@ -152,7 +291,7 @@ final class PublishWorkers: @unchecked Sendable {
             if zipAware && total == 0 && forced == nil && ZipBoundaries.looksLikeZip(UnsafeRawBufferPointer(start: base, count: end)) {
                 var st = stat()
                 forced = fstat(fd, &st) == 0 ? ZipBoundaries.cuts(fd: fd, fileSize: Int(st.st_size)) ?? [] : []
-                if forced?.isEmpty == false { stats.containerFiles += 1 }
+                if forced?.isEmpty == false { state.stats.containerFiles += 1 }
             }
             var window = UnsafeRawBufferPointer(start: base + start, count: end - start)
             var isFinal = eof
@@ -167,11 +306,11 @@ final class PublishWorkers: @unchecked Sendable {
             total += cut
             let d = Digest.sha256(chunk)
             chunks.append((d, cut))
-            let reused = store(d, chunk, compress: compress, compressed: compressed, compressor: compressor, stats: &stats)
+            let reused = store(d, chunk, compress: compress, compressed: compressed, compressor: compressor, state: &state)
             if let f = forced, !f.isEmpty {
                 while nextForced < f.count && f[nextForced] <= total { nextForced += 1 }
-                stats.containerBytes += cut
-                if reused { stats.containerReusedBytes += cut }
+                state.stats.containerBytes += cut
+                if reused { state.stats.containerReusedBytes += cut }
             }
         }
         return .stored(digest: Digest.file(chunks: chunks.lazy.map(\.0)), size: total, chunks: chunks)
@@ -180,17 +319,41 @@ final class PublishWorkers: @unchecked Sendable {
     /// Stores a chunk unless the index or this run already has it; returns whether it was reused.
     @inline(__always) @discardableResult
     private func store(_ d: Digest, _ chunk: UnsafeRawBufferPointer, compress: Bool, compressed: UnsafeMutableRawBufferPointer,
-                       compressor: borrowing ZstdCompressor, stats: inout WorkerStats) -> Bool {
-        stats.chunks += 1
+                       compressor: borrowing ZstdCompressor, state: inout ThreadState) -> Bool {
+        state.stats.chunks += 1
         if index.lookup(d) != nil || !claimed.withLock({ $0.insert(d).inserted }) {
-            stats.reusedChunks += 1
-            stats.reusedBytes += chunk.count
+            state.stats.reusedChunks += 1
+            state.stats.reusedBytes += chunk.count
             return true
         }
-        stats.newChunks += 1
-        stats.newBytes += chunk.count
+        state.stats.newChunks += 1
+        state.stats.newBytes += chunk.count
         progress.newBytes.add(chunk.count, ordering: .relaxed)
-        if compress, let n = try? compressor.compress(chunk, into: compressed, dictionary: dictionary),
+        guard compress else {
+            state.stats.newStoredBytes += chunk.count
+            uploader.add(digest: d, stored: chunk, rawSize: chunk.count, codec: .raw, dictionary: nil)
+            return false
+        }
+        if !state.ready {
+            // The dictionary is still being trained: hold the chunk back while the budget allows.
+            if deferred.add(chunk.count, ordering: .relaxed).newValue <= deferLimit {
+                state.deferred.chunks.append((d, state.deferred.bytes.count, chunk.count))
+                state.deferred.bytes.append(contentsOf: chunk)
+                state.stats.deferredChunks += 1
+                return false
+            }
+            deferred.subtract(chunk.count, ordering: .relaxed)
+            drain(&state, dictionary: dictionary.wait(), compressed: compressed, compressor: compressor)
+        }
+        compressAndAdd(d, chunk, dictionary: state.dictionary, compressed: compressed, compressor: compressor, stats: &state.stats)
+        return false
+    }
+
+    /// Compresses a new chunk (stored raw when that does not pay) and hands it to the uploader.
+    @inline(__always)
+    private func compressAndAdd(_ d: Digest, _ chunk: UnsafeRawBufferPointer, dictionary: ZstdDictionary?,
+                                compressed: UnsafeMutableRawBufferPointer, compressor: borrowing ZstdCompressor, stats: inout WorkerStats) {
+        if let n = try? compressor.compress(chunk, into: compressed, dictionary: dictionary),
            ChunkCodec.pays(raw: chunk.count, compressed: n) {
             stats.newStoredBytes += n
             uploader.add(digest: d, stored: UnsafeRawBufferPointer(rebasing: compressed[..<n]), rawSize: chunk.count,
@@ -199,7 +362,6 @@ final class PublishWorkers: @unchecked Sendable {
             stats.newStoredBytes += chunk.count
             uploader.add(digest: d, stored: chunk, rawSize: chunk.count, codec: .raw, dictionary: nil)
         }
-        return false
     }
 
     /// Formats whose content is already compressed: zstd would only burn CPU on them.

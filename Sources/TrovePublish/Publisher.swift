@@ -67,22 +67,26 @@ public struct Publisher: Sendable {
         try options.chunker.validate()
         var report = PublishReport(project: project, version: version, store: repository.store.displayName)
 
-        // 1. Walk (blocking: on the I/O pool), while the dedup index loads.
+        // 1. The refs: whether there is a previous build, and the project's other versions.
         try TreeWalker.checkRoot(root)
-        async let walked = BlockingIO.run { try TreeWalker.walk(root: root) }
-
-        // 2. What the store already has: the previous build and the project's other versions.
         let previousRef = try await repository.ref(project, version)
+        let others = try await repository.versions(of: project)
+            .filter { $0.version != version }
+            .sorted { $0.current.published > $1.current.published }
+            .prefix(options.indexVersions)
+
+        // 2. Walk (blocking: on the I/O pool) while the dedup index loads from their manifests. With no
+        // manifest to load, the walk takes the top-level folders concurrently instead.
+        let concurrentWalk = previousRef == nil && others.isEmpty
+        async let walked = concurrentWalk ? TreeWalker.walkConcurrently(root: root)
+                                          : BlockingIO.run { try TreeWalker.walk(root: root) }
+
         var previous: Manifest? = nil
         if let previousRef { previous = try await repository.manifest(previousRef.ref.current.manifest) }
         report.previousManifest = previous?.digest.hex
         var index = ChunkIndex()
         if let previous { try index.add(manifest: previous) }
         var projectDictionary = previous?.metadata.dictionary
-        let others = try await repository.versions(of: project)
-            .filter { $0.version != version }
-            .sorted { $0.current.published > $1.current.published }
-            .prefix(options.indexVersions)
         for other in others {
             let m = try await repository.manifest(other.current.manifest)
             try index.add(manifest: m)
@@ -103,21 +107,23 @@ public struct Publisher: Sendable {
         for e in walkErrors { failedGroups.insert(layout.group(of: e.path)) }
         report.errors = walkErrors
 
-        // 4. The dictionary: the project's own, else trained on this tree's text.
-        var dictionary: ZstdDictionary? = nil
+        // 4. The dictionary: the project's own; else one trained on this tree's text by the first worker
+        // while the others start chunking (PublishWorkers), stored before any chunk is compressed with it.
+        let pending: PendingDictionary
+        var train: (@Sendable () throws -> ZstdDictionary?)? = nil
         if let projectDictionary {
-            dictionary = try await repository.dictionary(projectDictionary)
+            pending = PendingDictionary(resolved: try await repository.dictionary(projectDictionary))
         } else if options.trainDictionary {
-            let files = entries.filter { $0.kind == .file }
-            if let trained = try await BlockingIO.run({ [chunker = options.chunker] in
-                try DictionaryTrainer.train(root: root, files: files, chunker: chunker)
-            }) {
-                dictionary = trained
-                try await repository.storeDictionary(trained)
-                report.dictionaryTrained = true
+            pending = PendingDictionary()
+            let textFiles = entries.filter { $0.kind == .file }
+            train = { [repository, chunker = options.chunker] in
+                guard let trained = try DictionaryTrainer.train(root: root, files: textFiles, chunker: chunker) else { return nil }
+                try awaitFromThread { try await repository.storeDictionary(trained) }
+                return trained
             }
+        } else {
+            pending = PendingDictionary(resolved: nil)
         }
-        report.dictionary = dictionary?.digest.hex
 
         phase("dictionary")
         // 5. Chunk, dedup, compress and upload every file of every group that has not failed yet.
@@ -127,12 +133,31 @@ public struct Publisher: Sendable {
         let journal = try PublishJournalWriter(store: repository.store, project: project, version: version, tool: options.toolVersion)
         let uploader = PackUploader(store: repository.store, targetSize: options.packSize, maxInFlight: options.uploads, journal: journal)
         let workers = PublishWorkers(root: root, files: files, index: index, chunker: FastCDC(options.chunker),
-                                     dictionary: dictionary, uploader: uploader, progress: progress, zipAware: options.zipAware)
-        let (outcomes, stats) = await workers.run(threads: options.threads)
-        let uploaded: (locations: [Digest: ChunkLocation], packs: Int, packBytes: Int)
-        do { uploaded = try await uploader.finish() } catch { await journal.flush(); throw error }
-        report.packs = uploaded.packs
-        report.packBytes = uploaded.packBytes
+                                     dictionary: pending, train: train, uploader: uploader, progress: progress, zipAware: options.zipAware)
+        let outcomes: [FileOutcome], stats: WorkerStats
+        do {
+            (outcomes, stats) = try await workers.run(threads: options.threads)
+        } catch {
+            _ = try? await uploader.finish()
+            await journal.flush()
+            throw error
+        }
+        // Where every new chunk goes; the last packs may still be uploading while the manifest is built.
+        let newLocations = uploader.seal()
+        // Waits for every pack upload (durable before the manifest is stored); throws the first failure.
+        func uploadsDone() async throws {
+            do {
+                let uploaded = try await uploader.finish()
+                report.packs = uploaded.packs
+                report.packBytes = uploaded.packBytes
+            } catch {
+                await journal.flush()
+                throw error
+            }
+        }
+        let dictionary = pending.ifResolved ?? nil
+        report.dictionary = dictionary?.digest.hex
+        report.dictionaryTrained = train != nil && dictionary != nil
         report.chunks = stats.chunks
         report.newChunks = stats.newChunks
         report.reusedChunks = stats.reusedChunks
@@ -142,6 +167,9 @@ public struct Publisher: Sendable {
         report.containerFiles = stats.containerFiles
         report.containerBytes = stats.containerBytes
         report.containerReusedBytes = stats.containerReusedBytes
+        if stats.deferredChunks > 0 {
+            logger.debug("compression deferred while the dictionary trained", metadata: ["chunks": "\(stats.deferredChunks)"])
+        }
         for case .failed(let e) in outcomes {
             report.errors.append(e)
             failedGroups.insert(layout.group(of: e.path))
@@ -149,13 +177,9 @@ public struct Publisher: Sendable {
 
         phase("chunk+upload")
         // 6. Assemble the new tree: this build's entries for healthy groups, the previous build's for failed ones.
-        func location(_ d: Digest) throws -> ChunkLocation {
-            guard let l = index.lookup(d) ?? uploaded.locations[d] else {
-                throw RepositoryError.corrupt("chunk \(d.hex) was neither found nor stored")
-            }
-            return l
-        }
-        var tree: [(FileRecord, [ChunkRef])] = []
+        // Chunk locations are resolved only once the tree is known to differ from the live build: an
+        // unchanged republish needs just the records for its tree digest.
+        var tree: [(FileRecord, AssembledChunks)] = []
         tree.reserveCapacity(entries.count)
         // `files` is `entries` filtered in order, so outcomes are consumed in step.
         var nextFile = 0
@@ -168,16 +192,15 @@ public struct Publisher: Sendable {
             if !failedGroups.isEmpty && failedGroups.contains(layout.group(of: e.path)) { continue }
             switch e.kind {
             case .dir:
-                tree.append((FileRecord(path: e.path, kind: .dir, size: 0, mode: e.mode, contentType: nil, digest: nil, linkTarget: nil), []))
+                tree.append((FileRecord(path: e.path, kind: .dir, size: 0, mode: e.mode, contentType: nil, digest: nil, linkTarget: nil), .none))
                 report.directories += 1
             case .symlink:
-                tree.append((FileRecord(path: e.path, kind: .symlink, size: e.size, mode: e.mode, contentType: nil, digest: nil, linkTarget: e.linkTarget), []))
+                tree.append((FileRecord(path: e.path, kind: .symlink, size: e.size, mode: e.mode, contentType: nil, digest: nil, linkTarget: e.linkTarget), .none))
                 report.symlinks += 1
             case .file:
                 guard case .stored(let digest, let size, let chunks)? = outcome else { continue }
-                let refs = try chunks.map { ChunkRef(digest: $0.0, location: try location($0.0)) }
                 tree.append((FileRecord(path: e.path, kind: .file, size: size, mode: e.mode,
-                                        contentType: ContentTypes.forPath(e.path), digest: digest, linkTarget: nil), refs))
+                                        contentType: ContentTypes.forPath(e.path), digest: digest, linkTarget: nil), .new(chunks)))
                 report.files += 1
                 report.logicalBytes += size
             }
@@ -185,8 +208,8 @@ public struct Publisher: Sendable {
         var carried: [String] = []
         for g in failedGroups.sorted() {
             if layout.isReadTheDocs, let previous, let kept = try? previous.list(under: g), !kept.isEmpty || (try? previous.file(at: g)) != nil {
-                if let top = try previous.file(at: g) { tree.append((top, [])) }
-                for r in kept { tree.append((r, r.kind == EntryKind.file ? try previous.chunks(of: r) : [])) }
+                if let top = try previous.file(at: g) { tree.append((top, .none)) }
+                for r in kept { tree.append((r, r.kind == EntryKind.file ? .resolved(try previous.chunks(of: r)) : .none)) }
                 carried.append(g)
             }
         }
@@ -196,6 +219,7 @@ public struct Publisher: Sendable {
         // 7. Nothing healthy to publish: switch nothing.
         let healthy = layout.groups.subtracting(failedGroups)
         if !layout.isReadTheDocs && !failedGroups.isEmpty || (layout.isReadTheDocs && healthy.isEmpty && !layout.groups.isEmpty) {
+            try await uploadsDone()
             await journal.flush()
             report.requests = RequestCounts()
             report.seconds = (ContinuousClock.now - clock).seconds
@@ -206,21 +230,46 @@ public struct Publisher: Sendable {
         // 8. Write the manifest, store it, switch the ref.
         let treeDigest = TreeDigest.compute(tree.map(\.0))
         if let previous, previous.metadata.treeDigest == treeDigest, carried.isEmpty {
+            try await uploadsDone()
             report.unchanged = true
             await journal.remove(alsoConsumed: resumed.journals)
             report.manifest = previous.digest.hex
             report.seconds = (ContinuousClock.now - clock).seconds
             return report
         }
+        func location(_ d: Digest) throws -> ChunkLocation {
+            guard let l = index.lookup(d) ?? newLocations[d] else {
+                throw RepositoryError.corrupt("chunk \(d.hex) was neither found nor stored")
+            }
+            return l
+        }
         let buildTime = ISO8601DateFormatter().string(from: options.buildTime ?? Date())
         var meta = ManifestMetadata(project: project, version: version, buildTime: buildTime, toolVersion: options.toolVersion,
                                     chunker: options.chunker, dictionary: dictionary?.digest)
         meta.carriedOver = carried
         meta.treeDigest = treeDigest
+        // Built while the last packs upload; stored only once every pack is durable.
+        let prepared: PreparedManifest
         do {
-            let (digest, bytes) = try await repository.storeManifest(tree: tree, metadata: meta)
+            let resolved: [(FileRecord, [ChunkRef])] = try tree.map { record, chunks in
+                switch chunks {
+                case .none: (record, [])
+                case .resolved(let refs): (record, refs)
+                case .new(let list): (record, try list.map { ChunkRef(digest: $0.0, location: try location($0.0)) })
+                }
+            }
+            prepared = try await repository.prepareManifest(tree: resolved, metadata: meta)
+        } catch {
+            _ = try? await uploader.finish()
+            await journal.flush()
+            throw error
+        }
+        do { try await uploadsDone() } catch { repository.discard(prepared); throw error }
+        do {
+            let (digest, bytes) = try await repository.storeManifest(prepared)
             report.manifest = digest.hex
             report.manifestBytes = bytes
+            phase("manifest")
             try lease.checkValid()
             let written = try await repository.switchVersion(project, version, to: digest, published: buildTime)
             // The build we replaced is not the one we started from: another publish landed meanwhile.
@@ -232,12 +281,20 @@ public struct Publisher: Sendable {
             await journal.flush()
             throw error
         }
-        phase("manifest+switch")
+        phase("switch")
         report.switched = true
         await journal.remove(alsoConsumed: resumed.journals)
         report.seconds = (ContinuousClock.now - clock).seconds
         return report
     }
+}
+
+/// The chunks of one assembled tree entry: none (directories, symlinks), this run's (digest and raw
+/// size, located once the manifest is written) or the previous build's, already located.
+enum AssembledChunks {
+    case none
+    case new([(Digest, Int)])
+    case resolved([ChunkRef])
 }
 
 extension Duration {

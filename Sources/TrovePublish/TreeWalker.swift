@@ -1,4 +1,5 @@
 import Foundation
+import TroveStorage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -48,10 +49,61 @@ public enum TreeWalker {
         return (entries, errors)
     }
 
+    /// Like `walk`, with the root's subdirectories walked concurrently on the blocking-I/O pool (a Read
+    /// the Docs build is a few large top-level folders). The same entries and errors in the same order.
+    public static func walkConcurrently(root: String) async throws -> (entries: [WalkEntry], errors: [PathError]) {
+        // The root's own entries, each with the errors found at it; directories are walked next.
+        let top: [Segment] = try await BlockingIO.run {
+            try checkRoot(root)
+            var segments: [Segment] = []
+            forEachName(root: root, rel: "", errors: { segments.append(Segment(errors: [$0])) }) { dfd, name, relPath in
+                var s = Segment()
+                s.isDir = visit(dfd: dfd, name: name, relPath: relPath, entries: &s.entries, errors: &s.errors)
+                segments.append(s)
+            }
+            return segments
+        }
+        var segments = top
+        try await withThrowingTaskGroup(of: (Int, [WalkEntry], [PathError]).self) { group in
+            for (i, s) in top.enumerated() where s.isDir {
+                let rel = s.entries[0].path
+                group.addTask {
+                    try await BlockingIO.run {
+                        var entries: [WalkEntry] = [], errors: [PathError] = []
+                        walkDir(root: root, rel: rel, entries: &entries, errors: &errors)
+                        return (i, entries, errors)
+                    }
+                }
+            }
+            for try await (i, entries, errors) in group {
+                segments[i].entries += entries
+                segments[i].errors += errors
+            }
+        }
+        return (segments.flatMap(\.entries), segments.flatMap(\.errors))
+    }
+
+    /// One entry of the root (or an error) and, for a directory, everything under it.
+    struct Segment: Sendable {
+        var entries: [WalkEntry] = []
+        var errors: [PathError] = []
+        var isDir = false
+    }
+
     private static func walkDir(root: String, rel: String, entries: inout [WalkEntry], errors: inout [PathError]) {
+        forEachName(root: root, rel: rel, errors: { errors.append($0) }) { dfd, name, relPath in
+            if visit(dfd: dfd, name: name, relPath: relPath, entries: &entries, errors: &errors) {
+                walkDir(root: root, rel: relPath, entries: &entries, errors: &errors)
+            }
+        }
+    }
+
+    /// Calls `body` for every name in directory `rel` (byte-wise sorted) with the directory's fd.
+    private static func forEachName(root: String, rel: String, errors: (PathError) -> Void,
+                                    _ body: (_ dfd: Int32, _ name: String, _ relPath: String) -> Void) {
         let dirPath = rel.isEmpty ? root : root + "/" + rel
         guard let dir = opendir(dirPath) else {
-            errors.append(PathError(path: rel.isEmpty ? "." : rel, reason: "cannot read directory: \(String(cString: strerror(errno)))"))
+            errors(PathError(path: rel.isEmpty ? "." : rel, reason: "cannot read directory: \(String(cString: strerror(errno)))"))
             return
         }
         defer { closedir(dir) }
@@ -65,47 +117,52 @@ public enum TreeWalker {
         }
         names.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         for name in names {
-            let relPath = rel.isEmpty ? name : rel + "/" + name
-            if name.utf8.contains(where: { $0 < 0x20 }) || name.contains("\u{FFFD}") {
-                errors.append(PathError(path: relPath, reason: "file name contains control characters or invalid UTF-8"))
-                continue
-            }
-            var st = stat()
-            // Relative to the open directory: no path resolution from the root per entry.
-            guard fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
-                errors.append(PathError(path: relPath, reason: "cannot stat: \(String(cString: strerror(errno)))"))
-                continue
-            }
-            let mode = Int(st.st_mode & 0o7777)
-            switch st.st_mode & S_IFMT {
-            case S_IFREG:
-                entries.append(WalkEntry(path: relPath, kind: .file, size: Int(st.st_size), mode: mode))
-            case S_IFDIR:
-                entries.append(WalkEntry(path: relPath, kind: .dir, size: 0, mode: mode))
-                walkDir(root: root, rel: relPath, entries: &entries, errors: &errors)
-            case S_IFLNK:
-                var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-                let n = readlinkat(dfd, name, &buf, buf.count - 1)
-                guard n >= 0 else {
-                    errors.append(PathError(path: relPath, reason: "cannot read symlink: \(String(cString: strerror(errno)))"))
-                    continue
-                }
-                let target = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                if let why = escapes(link: relPath, target: target) {
-                    errors.append(PathError(path: relPath, reason: "symlink to \(target) \(why)"))
-                } else {
-                    entries.append(WalkEntry(path: relPath, kind: .symlink, size: target.utf8.count, mode: 0o777, linkTarget: target))
-                }
-            case S_IFSOCK:
-                errors.append(PathError(path: relPath, reason: "is a socket, not a file"))
-            case S_IFIFO:
-                errors.append(PathError(path: relPath, reason: "is a FIFO (named pipe), not a file"))
-            case S_IFCHR, S_IFBLK:
-                errors.append(PathError(path: relPath, reason: "is a device, not a file"))
-            default:
-                errors.append(PathError(path: relPath, reason: "is not a regular file, directory or symlink"))
-            }
+            body(dfd, name, rel.isEmpty ? name : rel + "/" + name)
         }
+    }
+
+    /// Records one name of a directory as an entry or an error; true when it is a directory to descend into.
+    private static func visit(dfd: Int32, name: String, relPath: String, entries: inout [WalkEntry], errors: inout [PathError]) -> Bool {
+        if name.utf8.contains(where: { $0 < 0x20 }) || name.unicodeScalars.contains("\u{FFFD}") {
+            errors.append(PathError(path: relPath, reason: "file name contains control characters or invalid UTF-8"))
+            return false
+        }
+        var st = stat()
+        // Relative to the open directory: no path resolution from the root per entry.
+        guard fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
+            errors.append(PathError(path: relPath, reason: "cannot stat: \(String(cString: strerror(errno)))"))
+            return false
+        }
+        let mode = Int(st.st_mode & 0o7777)
+        switch st.st_mode & S_IFMT {
+        case S_IFREG:
+            entries.append(WalkEntry(path: relPath, kind: .file, size: Int(st.st_size), mode: mode))
+        case S_IFDIR:
+            entries.append(WalkEntry(path: relPath, kind: .dir, size: 0, mode: mode))
+            return true
+        case S_IFLNK:
+            var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlinkat(dfd, name, &buf, buf.count - 1)
+            guard n >= 0 else {
+                errors.append(PathError(path: relPath, reason: "cannot read symlink: \(String(cString: strerror(errno)))"))
+                return false
+            }
+            let target = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if let why = escapes(link: relPath, target: target) {
+                errors.append(PathError(path: relPath, reason: "symlink to \(target) \(why)"))
+            } else {
+                entries.append(WalkEntry(path: relPath, kind: .symlink, size: target.utf8.count, mode: 0o777, linkTarget: target))
+            }
+        case S_IFSOCK:
+            errors.append(PathError(path: relPath, reason: "is a socket, not a file"))
+        case S_IFIFO:
+            errors.append(PathError(path: relPath, reason: "is a FIFO (named pipe), not a file"))
+        case S_IFCHR, S_IFBLK:
+            errors.append(PathError(path: relPath, reason: "is a device, not a file"))
+        default:
+            errors.append(PathError(path: relPath, reason: "is not a regular file, directory or symlink"))
+        }
+        return false
     }
 
     /// Why a symlink's target leaves the tree, or nil when it stays inside (checked lexically).

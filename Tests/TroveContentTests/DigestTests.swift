@@ -1,3 +1,5 @@
+import Dispatch
+import Synchronization
 import Testing
 import TroveContent
 
@@ -14,6 +16,24 @@ import TroveContent
         h.update(Array(data[1..<50_000]))
         h.update(Array(data[50_000...]))
         #expect(h.finalize() == Digest.sha256(data))
+    }
+
+    /// The SHA-256 algorithm object is fetched once and shared: hashing from many threads at once gives
+    /// the same digests as hashing serially.
+    @Test func concurrentHashingMatchesSerial() {
+        let buffers = (0..<64).map { i in (0..<(1_000 + i * 997)).map { UInt8(truncatingIfNeeded: $0 &* (i + 3)) } }
+        let serial = buffers.map { Digest.sha256($0) }
+        let results = Mutex([Digest?](repeating: nil, count: buffers.count))
+        DispatchQueue.concurrentPerform(iterations: 8) { t in
+            for i in stride(from: t, to: buffers.count, by: 8) {
+                var h = SHA256Hasher()
+                h.update(buffers[i])
+                let incremental = h.finalize()
+                let d = Digest.sha256(buffers[i])
+                results.withLock { $0[i] = d == incremental ? d : nil }
+            }
+        }
+        #expect(results.withLock { $0 } == serial.map { Optional($0) })
     }
 
     @Test func hexRoundTripAndOrdering() throws {

@@ -64,6 +64,49 @@ import TroveManifest
         #expect(try ManifestWriter.encode(tree: sampleTree(), metadata: other, directory: dir) != a)
     }
 
+    /// A tree with more rows than one multi-row insert batch in every table (files, chunks, packs,
+    /// file_chunks), shared chunks and two dictionaries: everything reads back as written, and twice
+    /// written it is the same bytes.
+    @Test func largeTreeReadsBackAcrossInsertBatches() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let dicts = [Digest.sha256(Array("d1".utf8)), Digest.sha256(Array("d2".utf8))]
+        var tree: [(FileRecord, [ChunkRef])] = [(FileRecord(path: "d", kind: .dir, size: 0, mode: 0o755, contentType: nil, digest: nil, linkTarget: nil), [])]
+        for f in 0..<300 {
+            var refs: [ChunkRef] = []
+            for c in 0..<(f % 7) {
+                let n = (f * 5 + c) % 900 // chunks repeat across files
+                refs.append(ChunkRef(digest: Digest.sha256(Array("chunk \(n)".utf8)), location: ChunkLocation(
+                    pack: Digest.sha256(Array("pack \(n / 7)".utf8)), offset: n * 100, storedSize: 50 + n, rawSize: 100 + n,
+                    codec: n % 3 == 0 ? .raw : .zstdDictionary, dictionary: n % 3 == 0 ? nil : dicts[n % 2])))
+            }
+            tree.append((FileRecord(path: String(format: "d/f%04d.html", f), kind: .file, size: refs.reduce(0) { $0 + $1.location.rawSize },
+                                    mode: 0o644, contentType: "text/html; charset=utf-8", digest: Digest.sha256(Array("file \(f)".utf8)),
+                                    linkTarget: nil), refs))
+        }
+        var meta = meta()
+        meta.treeDigest = TreeDigest.compute(tree.map(\.0))
+        let bytes = try ManifestWriter.encode(tree: tree, metadata: meta, directory: dir)
+        #expect(try ManifestWriter.encode(tree: tree, metadata: meta, directory: dir) == bytes)
+        let path = dir.appendingPathComponent("m.sqlite").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let m = try Manifest(path: path, digest: Digest.sha256(bytes))
+        #expect(m.metadata.fileCount == 300 && m.metadata.chunkCount == Set(tree.flatMap { $0.1.map(\.digest) }).count)
+        let listed = try m.list()
+        #expect(listed.map(\.path) == tree.map(\.0.path))
+        for (record, (want, wantChunks)) in zip(listed, tree) {
+            #expect(record.kind == want.kind && record.size == want.size && record.digest == want.digest && record.mode == want.mode)
+            if record.kind == .file { #expect(try m.chunks(of: record) == wantChunks) }
+        }
+        #expect(Set(try m.referencedObjects().packs) == Set(tree.flatMap { $0.1.map(\.location.pack) }))
+        #expect(Set(try m.referencedObjects().dictionaries) == Set(dicts))
+        // forEachChunk (the dedup index's source) yields every distinct chunk once, with its location.
+        var seen: [Digest: ChunkLocation] = [:], calls = 0
+        try m.forEachChunk { d, loc in seen[d] = loc; calls += 1 }
+        let want = Dictionary(tree.flatMap { $0.1.map { ($0.digest, $0.location) } }, uniquingKeysWith: { a, _ in a })
+        #expect(calls == want.count && seen == want)
+    }
+
     @Test func queryableWithSqliteShell() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -71,6 +71,10 @@ import TroveStorage
         #expect(r2.switched && r2.hasFailures)
         let status = Dictionary(uniqueKeysWithValues: r2.mediaTypes.map { ($0.name, $0.status) })
         #expect(status == ["html": .published, "pdf": .keptPrevious, "epub": .removed])
+        // Files and bytes per media type: what this build has live (pdf: the previous build's file).
+        let counts = Dictionary(uniqueKeysWithValues: r2.mediaTypes.map { ($0.name, [$0.files, $0.bytes]) })
+        let htmlBytes = (0..<10).reduce(0) { $0 + page($1, date: "2").utf8.count }
+        #expect(counts == ["html": [10, htmlBytes], "pdf": [1, 1 << 20], "epub": [0, 0]])
         #expect(r2.errors.map(\.path) == ["pdf/stuck"])
 
         let out = try await fx.export("p", "latest")

@@ -2,11 +2,13 @@
 // machine's hash+compress limit measured in the same run. See docs/benchmarks.md.
 //
 //   trove-bench micro CORPUS_DIR [--max-mib 256]
+//   trove-bench manifest MANIFEST.sqlite      time rewriting a real manifest (publish's manifest phase)
 //
 // Prints one JSON object per line and a table.
 import Dispatch
 import Foundation
 import TroveContent
+import TroveManifest
 
 struct Corpus {
     var buffers: [[UInt8]] = []
@@ -60,8 +62,30 @@ func parallel(_ threads: Int, _ perThread: @Sendable @escaping (_ thread: Int, _
 }
 
 let args = CommandLine.arguments
+if args.count >= 3, args[1] == "manifest" {
+    // Rebuild the tree of an existing manifest, then time what publish does with it: build the SQLite
+    // manifest and compress it for storage.
+    let m = try Manifest(path: args[2], digest: Digest.sha256(Array(FileManager.default.contents(atPath: args[2])!)))
+    let tree = try m.list().map { r in (r, r.kind == .file ? try m.chunks(of: r) : []) }
+    let scratch = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("trove-bench-manifest")
+    var bytes: [UInt8] = []
+    var best = (build: Double.infinity, compress: Double.infinity)
+    let reps = Int(ProcessInfo.processInfo.environment["REPS"] ?? "") ?? 5
+    for _ in 0..<reps {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        bytes = try ManifestWriter.encode(tree: tree, metadata: m.metadata, directory: scratch)
+        let t1 = DispatchTime.now().uptimeNanoseconds
+        _ = try ManifestCodec.encode(bytes)
+        let t2 = DispatchTime.now().uptimeNanoseconds
+        best = (min(best.build, Double(t1 - t0) / 1e6), min(best.compress, Double(t2 - t1) / 1e6))
+    }
+    let chunks = tree.reduce(0) { $0 + $1.1.count }
+    print(String(format: "manifest: %d entries, %d chunk refs, %d bytes; build %.1f ms, compress %.1f ms (best of %d)",
+                 tree.count, chunks, bytes.count, best.build, best.compress, reps))
+    exit(0)
+}
 guard args.count >= 3, args[1] == "micro" else {
-    FileHandle.standardError.write(Data("usage: trove-bench micro CORPUS_DIR [--max-mib N]\n".utf8))
+    FileHandle.standardError.write(Data("usage: trove-bench micro CORPUS_DIR [--max-mib N] | manifest MANIFEST.sqlite\n".utf8))
     exit(64)
 }
 let maxMiB = args.firstIndex(of: "--max-mib").map { Int(args[$0 + 1]) ?? 256 } ?? 256
