@@ -6,9 +6,10 @@ import TroveRepository
 import TroveStorage
 @testable import TrovePublish
 
-/// Records the order in which writes start and finish; pack uploads are slow (so the manifest is
-/// built while they run) and, with `failLastPack`, the last pack to be closed fails.
-final class OrderRecordingStore: BlobStore {
+/// Records the order in which writes start and finish (`store` is the store to publish to); pack
+/// uploads are slow (so the manifest is built while they run) and, with `failPacksAfter`, the packs
+/// after that many fail.
+final class OrderRecordingStore: Sendable {
     let base: any BlobStore
     let failPacksAfter: Int?
     let events = Mutex<[String]>([])
@@ -19,27 +20,22 @@ final class OrderRecordingStore: BlobStore {
         self.failPacksAfter = failPacksAfter
     }
 
-    var displayName: String { base.displayName }
-
-    func put(_ key: ObjectKey, _ bytes: [UInt8], condition: WriteCondition) async throws -> String {
-        let k = key.rawValue
-        if k.hasPrefix(StoreLayout.packsPrefix) {
-            let n = packs.withLock { $0 += 1; return $0 }
-            try await Task.sleep(for: .milliseconds(150))
-            if let limit = failPacksAfter, n > limit { throw BlobStoreError.permanent("injected: pack upload fails") }
-            let tag = try await base.put(key, bytes, condition: condition)
-            events.withLock { $0.append("pack done") }
-            return tag
+    var store: PutHookStore {
+        PutHookStore(base: base) { [self] key, write in
+            let k = key.rawValue
+            if k.hasPrefix(StoreLayout.packsPrefix) {
+                let n = packs.withLock { $0 += 1; return $0 }
+                try await Task.sleep(for: .milliseconds(150))
+                if let limit = failPacksAfter, n > limit { throw BlobStoreError.permanent("injected: pack upload fails") }
+                let tag = try await write()
+                events.withLock { $0.append("pack done") }
+                return tag
+            }
+            if k.hasPrefix(StoreLayout.manifestsPrefix) { events.withLock { $0.append("manifest start") } }
+            if k.hasPrefix(StoreLayout.refsPrefix) { events.withLock { $0.append("ref start") } }
+            return try await write()
         }
-        if k.hasPrefix(StoreLayout.manifestsPrefix) { events.withLock { $0.append("manifest start") } }
-        if k.hasPrefix(StoreLayout.refsPrefix) { events.withLock { $0.append("ref start") } }
-        return try await base.put(key, bytes, condition: condition)
     }
-
-    func get(_ key: ObjectKey, range: ByteRange?) async throws -> [UInt8] { try await base.get(key, range: range) }
-    func head(_ key: ObjectKey) async throws -> ObjectInfo? { try await base.head(key) }
-    func list(prefix: String, continuation: String?) async throws -> ListPage { try await base.list(prefix: prefix, continuation: continuation) }
-    func delete(_ keys: [ObjectKey]) async throws { try await base.delete(keys) }
 }
 
 /// The manifest is built while the last packs upload, but stored only once every pack is durable, and
@@ -63,7 +59,7 @@ final class OrderRecordingStore: BlobStore {
         let fx = try Fixture()
         let t = try tree(fx)
         let store = OrderRecordingStore(fx.metered)
-        let repo = Repository(store: store, cacheDirectory: fx.root.appendingPathComponent("cache-order"))
+        let repo = Repository(store: store.store, cacheDirectory: fx.root.appendingPathComponent("cache-order"))
         let r = try await Publisher(repository: repo, options: options).publish(project: "p", version: "v", from: t)
         #expect(r.switched && r.packs > 2)
         let events = store.events.withLock { $0 }
@@ -81,7 +77,7 @@ final class OrderRecordingStore: BlobStore {
         let fx = try Fixture()
         let t = try tree(fx)
         let store = OrderRecordingStore(fx.metered, failPacksAfter: 2)
-        let repo = Repository(store: store, cacheDirectory: fx.root.appendingPathComponent("cache-fail"))
+        let repo = Repository(store: store.store, cacheDirectory: fx.root.appendingPathComponent("cache-fail"))
         await #expect(throws: BlobStoreError.self) {
             _ = try await Publisher(repository: repo, options: options).publish(project: "p", version: "v", from: t)
         }

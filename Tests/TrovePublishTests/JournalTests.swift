@@ -7,34 +7,20 @@ import TroveStorage
 @testable import TrovePublish
 
 /// Passes everything through, except that pack uploads fail once `allowedPacks` have been stored.
-final class FailingPackStore: BlobStore {
-    let base: any BlobStore
-    let allowedPacks: Int
-    private let stored = Mutex(0)
-
-    init(_ base: any BlobStore, allowedPacks: Int) {
-        self.base = base
-        self.allowedPacks = allowedPacks
-    }
-
-    var displayName: String { base.displayName }
-
-    func put(_ key: ObjectKey, _ bytes: [UInt8], condition: WriteCondition) async throws -> String {
+func failingPackStore(_ base: any BlobStore, allowedPacks: Int) -> PutHookStore {
+    final class Count: Sendable { let stored = Mutex(0) }
+    let count = Count()
+    return PutHookStore(base: base) { key, write in
         if key.rawValue.hasPrefix(StoreLayout.packsPrefix) {
-            let ok = stored.withLock { n in
+            let ok = count.stored.withLock { n in
                 guard n < allowedPacks else { return false }
                 n += 1
                 return true
             }
             if !ok { throw BlobStoreError.permanent("injected: pack uploads fail") }
         }
-        return try await base.put(key, bytes, condition: condition)
+        return try await write()
     }
-
-    func get(_ key: ObjectKey, range: ByteRange?) async throws -> [UInt8] { try await base.get(key, range: range) }
-    func head(_ key: ObjectKey) async throws -> ObjectInfo? { try await base.head(key) }
-    func list(prefix: String, continuation: String?) async throws -> ListPage { try await base.list(prefix: prefix, continuation: continuation) }
-    func delete(_ keys: [ObjectKey]) async throws { try await base.delete(keys) }
 }
 
 @Suite struct JournalTests {
@@ -56,7 +42,7 @@ final class FailingPackStore: BlobStore {
     @Test func failedPublishLeavesAJournalAndTheRerunReusesItsPacks() async throws {
         let fx = try Fixture()
         let tree = try tree(fx)
-        let failing = Repository(store: FailingPackStore(fx.metered, allowedPacks: 20), cacheDirectory: fx.root.appendingPathComponent("cache-1"))
+        let failing = Repository(store: failingPackStore(fx.metered, allowedPacks: 20), cacheDirectory: fx.root.appendingPathComponent("cache-1"))
         await #expect(throws: BlobStoreError.self) {
             _ = try await Publisher(repository: failing, options: options).publish(project: "p", version: "v", from: tree)
         }
@@ -81,7 +67,7 @@ final class FailingPackStore: BlobStore {
     @Test func journalsOfOtherVersionsAndStaleOnesAreNotUsed() async throws {
         let fx = try Fixture()
         let tree = try tree(fx)
-        let failing = Repository(store: FailingPackStore(fx.metered, allowedPacks: 10), cacheDirectory: fx.root.appendingPathComponent("cache-1"))
+        let failing = Repository(store: failingPackStore(fx.metered, allowedPacks: 10), cacheDirectory: fx.root.appendingPathComponent("cache-1"))
         _ = try? await Publisher(repository: failing, options: options).publish(project: "p", version: "other", from: tree)
         #expect(try await fx.metered.listAll(prefix: "journal/p/other/").count == 1)
         let r = try await fx.publish("p", "v", tree, options: options)
