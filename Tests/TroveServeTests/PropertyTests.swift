@@ -251,6 +251,10 @@ import TroveManifest
             func dropTime(_ s: String) -> Substring { s[s.range(of: "\",\"level\"")!.lowerBound...] }
             #expect(dropTime(direct) == dropTime(viaLog))
         }
+        // The escapes themselves (both renderings share one quoting function).
+        let escaped = h.accessText(bytes: 1, cache: "-", encoding: "identity", method: "GET", path: "/a/\"b\"\\c\u{1}\n\t\u{7F}é",
+                                   status: 200, us: 1)
+        #expect(escaped.contains(#""path":"/a/\"b\"\\c\u0001\n\t\u007fé","#), "\(escaped)")
         let ts = JSONLogHandler.timestamp()
         #expect(ts.wholeMatch(of: /20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d\d\dZ/) != nil, "\(ts)")
         #expect(TroveServer.loggablePath("/x/y?expires=1&signature=abc&z=1") == "/x/y?expires=1&signature=REDACTED&z=1")
