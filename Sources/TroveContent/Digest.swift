@@ -65,6 +65,10 @@ public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible, C
     public var short: String { String(hex.prefix(12)) }
     public var description: String { hex }
 
+    /// One word is enough to hash: SHA-256 output is uniform, and nobody can choose digests that share
+    /// a word. Hashing four words cost ~3× as much in every hot map (dedup index, claimed set, manifest ids).
+    public func hash(into hasher: inout Hasher) { hasher.combine(w0) }
+
     public static func < (a: Digest, b: Digest) -> Bool {
         (a.w0, a.w1, a.w2, a.w3) < (b.w0, b.w1, b.w2, b.w3)
     }
