@@ -157,7 +157,7 @@ if args.contains("--dict-sweep") {
     for budget in [2 << 20, 4 << 20, 8 << 20] {
         var s: [[UInt8]] = [], taken = 0
         for (i, c) in chunks.enumerated() where i % max(1, n / budget) == 0 && taken < budget { s.append(c); taken += c.count }
-        for training in [ZstdDictionary.Training.search, .fastCover(k: 1024, d: 8, threads: 2), .fastCover(k: 256, d: 8, threads: 2)] {
+        for training in [ZstdDictionary.Training.search, .fastCover(k: 1024, d: 8, f: 20), .fastCover(k: 1024, d: 8, f: 16), .fastCover(k: 256, d: 8, f: 16)] {
             let t0 = DispatchTime.now().uptimeNanoseconds
             let bytes = ZstdDictionary.train(samples: s, training: training)
             let secs = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
