@@ -43,6 +43,13 @@ public struct PackWriter: Sendable {
 
     public init(capacity: Int = 0) { buffer.reserveCapacity(capacity) }
 
+    /// Starts a pack in the storage of a finished one (emptied, capacity kept), so a long publish
+    /// does not fault in fresh pages for every pack.
+    public init(reusing storage: consuming [UInt8]) {
+        storage.removeAll(keepingCapacity: true)
+        buffer = storage
+    }
+
     /// Bytes of payload written so far.
     public var payloadSize: Int { buffer.count }
     public var isEmpty: Bool { entries.isEmpty }
@@ -66,7 +73,11 @@ public struct PackWriter: Sendable {
         for e in entries {
             if let d = e.dictionary, dictIndex[d] == nil { dictIndex[d] = dicts.count; dicts.append(d) }
         }
-        var t = ByteWriter()
+        let trailerLength = 8 + 4 + 32 * dicts.count + 4 + PackWriter.entrySize * entries.count
+        // The trailer goes straight after the payload: one exact reservation, never a second copy of the pack.
+        buffer.reserveCapacity(payload + trailerLength + PackWriter.footerSize)
+        var t = ByteWriter(bytes: buffer)
+        buffer = []
         t.append(PackWriter.trailerMagic)
         t.u32(UInt32(dicts.count))
         for d in dicts { d.withBytes { t.append($0) } }
@@ -80,12 +91,11 @@ public struct PackWriter: Sendable {
             t.u8(0)
             t.u16(e.dictionary.map { UInt16(dictIndex[$0]!) } ?? 0xFFFF)
         }
-        let trailerLength = t.bytes.count
+        precondition(t.bytes.count == payload + trailerLength, "pack trailer size")
         t.u32(UInt32(trailerLength))
         t.append(PackWriter.footerMagic)
-        buffer.append(contentsOf: t.bytes)
-        let digest = Digest.sha256(buffer)
-        return Pack(digest: digest, bytes: buffer, entries: entries, payloadSize: payload)
+        let digest = Digest.sha256(t.bytes)
+        return Pack(digest: digest, bytes: t.bytes, entries: entries, payloadSize: payload)
     }
 }
 

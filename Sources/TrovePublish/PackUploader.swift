@@ -16,6 +16,21 @@ final class PackUploader: @unchecked Sendable {
         var packBytes = 0
         var failure: (any Error)?
         var sealed = false
+        /// Storage of uploaded packs, kept for the next ones (at most `maxInFlight + 1`).
+        var spare: [[UInt8]] = []
+    }
+
+    /// One pack's bytes on their way to the store; handed back for reuse once stored.
+    private final class Upload: @unchecked Sendable {
+        // Touched only by the task that uploads it.
+        let digest: Digest
+        let trailerSize: Int
+        var bytes: [UInt8]
+        init(_ pack: Pack) {
+            digest = pack.digest
+            trailerSize = pack.bytes.count - pack.payloadSize
+            bytes = pack.bytes
+        }
     }
 
     let store: any BlobStore
@@ -41,7 +56,8 @@ final class PackUploader: @unchecked Sendable {
             s.writer.append(digest: digest, stored: stored, rawSize: rawSize, codec: codec, dictionary: dictionary)
             guard s.writer.payloadSize >= targetSize else { return nil }
             let w = s.writer
-            s.writer = PackWriter(capacity: targetSize + (64 << 10))
+            // Room for the chunk that crosses the target (≤ 64 KiB) and a typical trailer (~90 KB at 4 MiB).
+            s.writer = s.spare.popLast().map { PackWriter(reusing: $0) } ?? PackWriter(capacity: targetSize + (192 << 10))
             return w
         }
         if let full { upload(full) }
@@ -51,21 +67,31 @@ final class PackUploader: @unchecked Sendable {
     private func upload(_ writer: consuming PackWriter, waitForSlot: Bool = true) {
         let pack = writer.finish()
         record(pack)
+        let upload = Upload(pack)
         if waitForSlot { slots.wait() }
         group.enter()
         Task {
             defer { if waitForSlot { slots.signal() }; group.leave() }
-            await put(pack)
+            await put(upload)
         }
     }
 
-    /// Uploads one pack and journals it; the first failure is kept.
-    private func put(_ pack: Pack) async {
+    /// Uploads one pack and journals it; the first failure is kept. Its storage then goes back to the
+    /// spares (only the store held another reference, and it has returned).
+    private func put(_ upload: Upload) async {
+        let size = upload.bytes.count
         do {
-            try await store.put(StoreLayout.pack(pack.digest), pack.bytes)
-            await journal?.uploaded(pack.digest, size: pack.bytes.count, trailer: pack.bytes.count - pack.payloadSize)
+            try await store.put(StoreLayout.pack(upload.digest), upload.bytes)
+            await journal?.uploaded(upload.digest, size: size, trailer: upload.trailerSize)
         } catch {
             state.withLock { if $0.failure == nil { $0.failure = error } }
+        }
+        var bytes = upload.bytes
+        upload.bytes = []
+        guard bytes.capacity >= targetSize else { return }
+        bytes.removeAll(keepingCapacity: true)
+        state.withLock { s in
+            if s.spare.count <= maxInFlight && !s.sealed { s.spare.append(bytes) }
         }
     }
 

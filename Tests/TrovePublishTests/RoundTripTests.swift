@@ -29,6 +29,26 @@ import TroveGC
         #expect(try fx.identical(tree, out))
     }
 
+    /// Pack storage is reused once a pack is stored: with one upload slot and 64 KiB packs, a few
+    /// hundred packs go through a handful of buffers, and every stored pack must still hash to its
+    /// name and hold its own chunks (a reused buffer must never alias a pack being written).
+    @Test func reusedPackStorageNeverAliasesAStoredPack() async throws {
+        let fx = try Fixture()
+        let tree = fx.dir("tree")
+        for i in 0..<40 { try fx.write(tree, "bin/r\(i).bin", pseudoRandom(300 << 10, seed: UInt64(2 * i + 1))) }
+        for i in 0..<200 { try fx.write(tree, "html/p\(i).html", page(i, date: "2026-01-01")) }
+        var o = PublishOptions()
+        o.packSize = 64 << 10
+        o.uploads = 1
+        let r = try await fx.publish("p", "v1", tree, options: o)
+        #expect(r.switched)
+        #expect(r.packs > 150)
+        let report = try await Verifier(repository: fx.repository, deep: true).run()
+        #expect(report.ok, "\(report.problems)")
+        #expect(report.packs == r.packs)
+        #expect(try fx.identical(tree, try await fx.export("p", "v1")))
+    }
+
     @Test func streamingChunkingMatchesWholeBufferChunking() async throws {
         let fx = try Fixture()
         let tree = fx.dir("tree")
