@@ -23,8 +23,9 @@ let package = Package(
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        // libcurl's setopt/getinfo are variadic, so this shim wraps them in typed C functions.
-        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+        // libcurl: loaded at run time on first use (only S3 stores need it); typed wrappers for its
+        // variadic setopt/getinfo. Headers from libcurl4-openssl-dev.
+        .target(name: "CCurl"),
 
         // Core: content addressing (digests, chunking, compression, pack format).
         .target(name: "TroveContent", dependencies: ["CCrypto", "CZstd"]),

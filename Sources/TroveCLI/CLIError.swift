@@ -9,7 +9,7 @@ enum ExitStatus: Int32 {
     case usage = 64
     /// Bad input: the build tree had paths that cannot be published; nothing was switched (EX_DATAERR).
     case badInput = 65
-    /// The store could not be reached (EX_UNAVAILABLE).
+    /// The store could not be reached, or libcurl (for S3 stores) could not be loaded (EX_UNAVAILABLE).
     case unavailable = 69
 }
 

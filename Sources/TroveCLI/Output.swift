@@ -1,5 +1,6 @@
 import Foundation
 import TroveRepository
+import TroveS3
 import TroveStorage
 #if canImport(Glibc)
 import Glibc
@@ -73,6 +74,7 @@ enum ErrorReport {
             if case .transient = e { return .unavailable }
             return .failure
         case is NameError: return .usage
+        case is CurlUnavailableError: return .unavailable
         default: return .failure
         }
     }

@@ -13,7 +13,7 @@ struct Trove: AsyncParsableCommand {
         discussion: """
         Exit codes: 0 success; 1 store or repository error (missing version, corrupt object);
         3 partial publish (some media types failed and kept their previous content);
-        64 bad command line or config; 65 bad input (nothing was switched); 69 store unreachable.
+        64 bad command line or config; 65 bad input (nothing was switched); 69 store unreachable (or libcurl missing for S3).
         """,
         version: version,
         subcommands: [PublishCommand.self, LsCommand.self, CatCommand.self, ExportCommand.self,

@@ -108,7 +108,9 @@ public final class CurlHTTPClient: Sendable {
 
     private let engine: CurlEngine
 
-    public init(configuration: Configuration = Configuration()) {
+    /// Loads libcurl on first use (see `CurlLibrary`); throws when it cannot be loaded.
+    public init(configuration: Configuration = Configuration()) throws {
+        try CurlLibrary.load()
         engine = CurlEngine(configuration: configuration)
         engine.start()
     }
@@ -139,9 +141,19 @@ public final class CurlHTTPClient: Sendable {
     public func shutdown() { engine.shutdown() }
 }
 
-private let curlGlobalInit: Void = {
-    _ = curl_global_init(3) // CURL_GLOBAL_ALL (SSL | WIN32)
-}()
+/// libcurl is loaded at run time, the first time an S3 store is opened, so commands on local stores
+/// start without it (and its ~25 dependencies) and run where it is not installed.
+public enum CurlLibrary {
+    /// Loads and initialises libcurl once; throws why when it cannot be.
+    public static func load() throws(CurlUnavailableError) {
+        if let why = trove_curl_load() { throw CurlUnavailableError(description: String(cString: why)) }
+    }
+}
+
+/// libcurl could not be loaded (not installed, or too old).
+public struct CurlUnavailableError: Error, CustomStringConvertible {
+    public let description: String
+}
 
 /// The state of one request. Touched by the submitting task until `submit`, then only by the engine's
 /// thread (callbacks run there too); `continuation` and `state` hand over under the engine's lock.
@@ -197,9 +209,8 @@ final class CurlEngine: @unchecked Sendable {
     private var idleHandles: [UnsafeMutableRawPointer] = []
 
     init(configuration: CurlHTTPClient.Configuration) {
-        _ = curlGlobalInit
         self.configuration = configuration
-        multi = curl_multi_init()
+        multi = trove_curl_multi_init()
         let n = max(1, configuration.maxConnections)
         _ = trove_curl_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, n)
         _ = trove_curl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, n)
@@ -237,7 +248,7 @@ final class CurlEngine: @unchecked Sendable {
 
     /// Interrupts `curl_multi_poll` (thread-safe in libcurl), unless the handle is already gone.
     private func wake() {
-        lock.withLock { if !closed { _ = curl_multi_wakeup(multi) } }
+        lock.withLock { if !closed { _ = trove_curl_multi_wakeup(multi) } }
     }
 
     private func run() {
@@ -255,30 +266,30 @@ final class CurlEngine: @unchecked Sendable {
             for t in cancels { abort(t, CancellationError()) }
             if stop { break }
             for t in starts { begin(t) }
-            curl_multi_perform(multi, &running)
+            trove_curl_multi_perform(multi, &running)
             var left: Int32 = 0
-            while let msg = curl_multi_info_read(multi, &left) {
+            while let msg = trove_curl_multi_info_read(multi, &left) {
                 var code = CURLE_OK
                 if let easy = trove_curl_msg_done(msg, &code) { complete(easy, code) }
             }
-            curl_multi_poll(multi, nil, 0, 1000, nil)
+            trove_curl_multi_poll(multi, 1000)
         }
         // Shutting down: fail whatever is left, then free everything.
         let rest: [CurlTransfer] = lock.withLock { defer { pending.removeAll() }; return pending }
         for t in rest { t.finish(.failure(HTTPClientError(kind: .shutdown, origin: t.origin, reason: "shut down"))) }
         for t in Array(active.values) { abort(t, HTTPClientError(kind: .shutdown, origin: t.origin, reason: "shut down")) }
-        for h in idleHandles { curl_easy_cleanup(h) }
+        for h in idleHandles { trove_curl_easy_cleanup(h) }
         idleHandles.removeAll()
         lock.withLock {
             closed = true
-            curl_multi_cleanup(multi)
+            trove_curl_multi_cleanup(multi)
         }
     }
 
     /// Removes a transfer whether it is running or still queued, failing its caller.
     private func abort(_ t: CurlTransfer, _ error: any Error) {
         if let easy = t.easy, active[easy] != nil {
-            curl_multi_remove_handle(multi, easy)
+            trove_curl_multi_remove_handle(multi, easy)
             recycle(t)
             t.finish(.failure(error))
             return
@@ -292,7 +303,7 @@ final class CurlEngine: @unchecked Sendable {
     }
 
     private func begin(_ t: CurlTransfer) {
-        let easy = idleHandles.popLast() ?? curl_easy_init()!
+        let easy = idleHandles.popLast() ?? trove_curl_easy_init()!
         t.easy = easy
         t.maxBody = configuration.maxResponseBytes
         let me = Unmanaged.passUnretained(t).toOpaque()
@@ -341,19 +352,19 @@ final class CurlEngine: @unchecked Sendable {
         }
         var list: UnsafeMutablePointer<curl_slist>? = nil
         for (name, value) in r.headers {
-            list = curl_slist_append(list, value.isEmpty ? "\(name);" : "\(name): \(value)")
+            list = trove_curl_slist_append(list, value.isEmpty ? "\(name);" : "\(name): \(value)")
         }
-        list = curl_slist_append(list, "Expect:")
+        list = trove_curl_slist_append(list, "Expect:")
         t.headerList = list
         _ = trove_curl_setopt_ptr(easy, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(list))
 
         active[easy] = t
-        curl_multi_add_handle(multi, easy)
+        trove_curl_multi_add_handle(multi, easy)
     }
 
     private func complete(_ easy: UnsafeMutableRawPointer, _ code: CURLcode) {
         guard let t = active[easy] else { return }
-        curl_multi_remove_handle(multi, easy)
+        trove_curl_multi_remove_handle(multi, easy)
         if code == CURLE_OK {
             var status = 0
             _ = trove_curl_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
@@ -373,10 +384,10 @@ final class CurlEngine: @unchecked Sendable {
         guard let easy = t.easy else { return }
         active[easy] = nil
         t.easy = nil
-        curl_slist_free_all(t.headerList)
+        trove_curl_slist_free_all(t.headerList)
         t.headerList = nil
-        curl_easy_reset(easy)
-        if idleHandles.count < max(1, configuration.maxConnections) { idleHandles.append(easy) } else { curl_easy_cleanup(easy) }
+        trove_curl_easy_reset(easy)
+        if idleHandles.count < max(1, configuration.maxConnections) { idleHandles.append(easy) } else { trove_curl_easy_cleanup(easy) }
     }
 
     static func ms(_ d: Duration) -> Int {
@@ -385,7 +396,7 @@ final class CurlEngine: @unchecked Sendable {
 
     static func error(_ code: CURLcode, osErrno: Int, detail: String, transfer t: CurlTransfer) -> HTTPClientError {
         let sys = osErrno != 0 ? String(cString: strerror(Int32(osErrno))).lowercased() : ""
-        let curlText = String(cString: curl_easy_strerror(code)).lowercased()
+        let curlText = String(cString: trove_curl_easy_strerror(code)).lowercased()
         let reason = !sys.isEmpty ? sys : (!detail.isEmpty ? detail : curlText)
         let kind: HTTPClientError.Kind
         switch code {

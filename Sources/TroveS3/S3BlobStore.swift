@@ -17,7 +17,7 @@ public struct S3BlobStore: BlobStore {
     let logger: Logger
 
     /// Opens a store; `client` lets several stores share one connection pool.
-    public init(configuration: S3Configuration, client: CurlHTTPClient? = nil, logger: Logger = Logger(label: "trove.s3")) {
+    public init(configuration: S3Configuration, client: CurlHTTPClient? = nil, logger: Logger = Logger(label: "trove.s3")) throws {
         self.configuration = configuration
         if let client {
             self.client = client
@@ -25,7 +25,7 @@ public struct S3BlobStore: BlobStore {
             var http = CurlHTTPClient.Configuration()
             http.maxConnections = configuration.maxConnections
             http.lowSpeedTime = configuration.stallTimeout
-            self.client = CurlHTTPClient(configuration: http)
+            self.client = try CurlHTTPClient(configuration: http)
         }
         signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region)
         self.logger = logger
@@ -43,7 +43,7 @@ public struct S3BlobStore: BlobStore {
                                 environment: [String: String] = ProcessInfo.processInfo.environment,
                                 logger: Logger = Logger(label: "trove.s3")) {
         registry.register("s3") { url, settings in
-            S3BlobStore(configuration: try S3Configuration(url: url, settings: settings, environment: environment), logger: logger)
+            try S3BlobStore(configuration: try S3Configuration(url: url, settings: settings, environment: environment), logger: logger)
         }
     }
 

@@ -180,6 +180,11 @@ struct S3Env {
         check(dead, status: 69, contains: "cannot connect to http://127.0.0.1:1: connection refused (gave up on list refs/ after 3 attempts")
         #expect(dead.seconds < 10)
 
+        // libcurl is loaded only for S3 stores; when it cannot be, the command says so.
+        let noCurl = try await s.trove(["ls"], s.environment(["TROVE_LIBCURL": "/nonexistent/libcurl.so.4"]))
+        check(noCurl, status: 69, contains: "S3 stores need libcurl, which could not be loaded")
+        #expect(noCurl.stderr.contains("/nonexistent/libcurl.so.4"), "\(noCurl)")
+
         // Verbose logging (every request at debug level) names neither secret either.
         let verbose = try await s.trove(["publish", "-v", "docs", "v1", tree], s.environment(secret: wrongSecret))
         #expect(verbose.status == 1 && verbose.stderr.contains("SignatureDoesNotMatch"), "\(verbose)")

@@ -5,7 +5,7 @@ import TroveS3
 
 @Suite struct CurlHTTPClientTests {
     @Test func refusedConnectionIsATransientClientError() async throws {
-        let client = CurlHTTPClient()
+        let client = try CurlHTTPClient()
         do {
             _ = try await client.send("GET", "http://127.0.0.1:1/x?secret=never-shown")
             Issue.record("connected to port 1")
@@ -16,7 +16,7 @@ import TroveS3
     }
 
     @Test func shutdownFailsRequestsCleanly() async throws {
-        let client = CurlHTTPClient()
+        let client = try CurlHTTPClient()
         client.shutdown()
         client.shutdown()
         try await Task.sleep(for: .milliseconds(50))
@@ -31,7 +31,7 @@ import TroveS3
     @Test func cancellationAbortsAStalledTransfer() async throws {
         let proxy = try await FaultProxy.start(failRate: 1.0, faults: "stall", stallSeconds: 20)
         defer { proxy.stop() }
-        let client = CurlHTTPClient()
+        let client = try CurlHTTPClient()
         let clock = ContinuousClock()
         let start = clock.now
         let task = Task { try await client.send("GET", proxy.endpoint + "/anything") }
@@ -45,7 +45,7 @@ import TroveS3
         let moto = try await Moto.shared()
         var config = CurlHTTPClient.Configuration()
         config.maxConnections = 4
-        let client = CurlHTTPClient(configuration: config)
+        let client = try CurlHTTPClient(configuration: config)
         // Unsigned requests: moto answers each with an error document, which is still a response.
         let statuses = try await withThrowingTaskGroup(of: Int.self) { g in
             for i in 0..<64 { g.addTask { try await client.send("GET", "\(moto.endpoint)/\(Moto.bucket)/k\(i)").status } }

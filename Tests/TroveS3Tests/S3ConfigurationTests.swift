@@ -49,7 +49,7 @@ import TroveStorage
     }
 
     @Test func displayNameHasNoSecrets() throws {
-        let store = S3BlobStore(configuration: try config("s3://bkt/pre?endpoint=http://127.0.0.1:9000"))
+        let store = try S3BlobStore(configuration: try config("s3://bkt/pre?endpoint=http://127.0.0.1:9000"))
         #expect(store.displayName == "s3://bkt/pre at http://127.0.0.1:9000")
         #expect(!store.displayName.contains("settings-secret") && !"\(store.configuration)".contains("settings-secret"))
     }

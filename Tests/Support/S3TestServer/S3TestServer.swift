@@ -139,7 +139,7 @@ public enum FaultProxy {
     }
 
     public static func stats(_ proxy: PythonService) async throws -> [String: Int] {
-        let client = CurlHTTPClient()
+        let client = try CurlHTTPClient()
         let r = try await client.send("GET", proxy.endpoint + "/__proxy/stats")
         return (try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Int]) ?? [:]
     }
