@@ -13,7 +13,7 @@ CORPUS=${1:-${CORPUS:-/work/corpus}}
 OUT=bench/out
 mkdir -p "$OUT"
 [ -d "$CORPUS/build1" ] || bench/corpus/make-corpus.sh "$CORPUS"
-swift build -c release --product trove --product trove-bench >/dev/null 2>&1 || swift build -c release
+make -s bench-tools >/dev/null
 TROVE=$PWD/.build/release/trove
 BENCH=$PWD/.build/release/trove-bench
 WORK=$(mktemp -d /tmp/trove-bench.XXXXXX)

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 CORPUS=${1:-/work/corpus}
 SUB=${2:-html}
 TROVE=$PWD/.build/release/trove
-[ -x "$TROVE" ] || swift build -c release --product trove >/dev/null
+[ -x "$TROVE" ] || make -s release >/dev/null
 WORK=$(mktemp -d /tmp/trove-sizes.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 printf "%-22s %-7s %-5s %12s %12s %12s %10s %8s %8s\n" chunks pack dict build1_MiB rebuild_MiB manifest_KiB chunks_b1 PUT_b1 PUT_b2

@@ -50,8 +50,8 @@ if ! "$VENV/bin/python" -c 'import websocket' 2>/dev/null; then
     "$VENV/bin/pip" install -q websocket-client
 fi
 if [ ! -x "$TROVE" ]; then
-    log "building trove (swift build -c release --product trove)"
-    (cd "$ROOT" && swift build -c release --product trove)
+    log "building trove (make release)"
+    make -s -C "$ROOT" release
 fi
 
 WORK=$(mktemp -d /tmp/trove-site-check.XXXXXX)

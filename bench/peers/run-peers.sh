@@ -62,7 +62,7 @@ record() {  # tool step tree_bytes stored prev_stored wall
 
 # ---------------------------------------------------------------- trove (same trees, same run)
 if [[ " $TOOLS " == *" trove "* ]]; then
-  [ -x "$TROVE" ] || (cd "$HERE/../.." && swift build -c release --product trove >/dev/null)
+  [ -x "$TROVE" ] || make -s -C "$HERE/../.." release >/dev/null
   store="$WORKDIR/trove-store"
   export TROVE_CACHE_DIR="$WORKDIR/trove-cache"
   mkdir -p "$store"

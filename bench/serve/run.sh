@@ -14,7 +14,7 @@
 # The machine is shared, so each workload is measured ROUNDS times (default 3), alternating trove and
 # nginx, and the medians are reported (every round's numbers are printed to stderr).
 # Environment: WORKLOADS (default "floor hot large mix"), DURATION (default 10s), ROUNDS (3), CONNECTIONS (64), THREADS (2), TROVE (binary; default
-# .build/release/trove, built with `swift build -c release` if missing), PORT_TROVE, PORT_NGINX.
+# .build/release/trove, built with `make release` if missing), PORT_TROVE, PORT_NGINX.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -38,7 +38,7 @@ if ! need wrk || ! need nginx; then
     apt-get install -y wrk nginx >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk nginx >/dev/null; }
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-if [ ! -x "$TROVE" ]; then (cd "$ROOT" && swift build -c release --product trove); fi
+if [ ! -x "$TROVE" ]; then make -s -C "$ROOT" release; fi
 
 rm -rf "$WORK" && mkdir -p "$WORK/nginx/tmp"
 PIDS=()
