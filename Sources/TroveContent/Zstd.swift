@@ -46,15 +46,21 @@ public final class ZstdDictionary: @unchecked Sendable {
         public static let `default` = Training.fastCover(k: 1024, d: 8, f: 16)
     }
 
-    /// Trains a dictionary of at most `capacity` bytes from sample buffers.
-    /// Returns nil when the samples are too few or too uniform to train on.
+    /// Trains a dictionary of at most `capacity` bytes from sample buffers (those under 8 bytes are
+    /// skipped). Returns nil when the samples are too few or too uniform to train on.
     public static func train(samples: [[UInt8]], capacity: Int = 112 << 10, training: Training = .default) -> [UInt8]? {
-        let usable = samples.filter { $0.count >= 8 }
-        guard usable.count >= 8 else { return nil }
         var joined = [UInt8]()
-        joined.reserveCapacity(usable.reduce(0) { $0 + $1.count })
+        joined.reserveCapacity(samples.reduce(0) { $0 + $1.count })
         var sizes = [Int]()
-        for s in usable { joined.append(contentsOf: s); sizes.append(s.count) }
+        for s in samples where s.count >= 8 { joined.append(contentsOf: s); sizes.append(s.count) }
+        return train(joined: joined, sizes: sizes, capacity: capacity, training: training)
+    }
+
+    /// Trains from samples stored back to back in `joined` (zstd's own layout, no buffer per sample);
+    /// `sizes` gives each sample's length, every one at least 8 bytes. Nil as above.
+    public static func train(joined: [UInt8], sizes: [Int], capacity: Int = 112 << 10, training: Training = .default) -> [UInt8]? {
+        precondition(sizes.reduce(0, +) == joined.count, "sample sizes must add up to the joined bytes")
+        guard sizes.count >= 8, sizes.allSatisfy({ $0 >= 8 }) else { return nil }
         var dict = [UInt8](repeating: 0, count: capacity)
         let n = dict.withUnsafeMutableBytes { d in
             joined.withUnsafeBytes { j in

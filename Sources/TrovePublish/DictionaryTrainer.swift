@@ -14,6 +14,8 @@ enum DictionaryTrainer {
     static let sampleBudget = 2 << 20
     static let minimumSample = 256 << 10
     static let dictionarySize = 112 << 10
+    /// At most this much of one file is sampled.
+    static let readLimit = 1 << 20
 
     /// Blocking; returns nil when the tree has too little text to be worth a dictionary.
     static func train(root: String, files: [WalkEntry], chunker params: ChunkerParameters) throws -> ZstdDictionary? {
@@ -26,21 +28,42 @@ enum DictionaryTrainer {
         // Every k-th file (stable order), so the sample spans the whole site, not its first folder.
         let stride = max(1, total / sampleBudget + (total % sampleBudget == 0 ? 0 : 1))
         let chunker = FastCDC(params)
-        var samples: [[UInt8]] = []
-        var taken = 0
-        for (i, f) in text.enumerated() where i % stride == 0 && taken < sampleBudget {
-            guard let data = FileManager.default.contents(atPath: root + "/" + f.path) else { continue }
-            let bytes = [UInt8](data.prefix(1 << 20))
-            bytes.withUnsafeBytes { raw in
-                var off = 0
-                for len in chunker.chunkLengths(of: raw) {
-                    samples.append(Array(raw[off..<(off + len)]))
-                    off += len
+        // Samples go straight into one buffer, cut the way publish will cut them.
+        var joined = [UInt8]()
+        joined.reserveCapacity(sampleBudget + readLimit)
+        var sizes: [Int] = []
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: readLimit, alignment: 16)
+        defer { buffer.deallocate() }
+        for (i, f) in text.enumerated() where i % stride == 0 && joined.count < sampleBudget {
+            let n = readPrefix(root + "/" + f.path, into: buffer)
+            guard n > 0 else { continue }
+            let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<n])
+            var off = 0
+            for len in chunker.chunkLengths(of: bytes) {
+                if len >= 8 {
+                    joined.append(contentsOf: bytes[off..<(off + len)])
+                    sizes.append(len)
                 }
+                off += len
             }
-            taken += bytes.count
         }
-        guard let dict = ZstdDictionary.train(samples: samples, capacity: dictionarySize) else { return nil }
+        guard let dict = ZstdDictionary.train(joined: joined, sizes: sizes, capacity: dictionarySize) else { return nil }
         return try ZstdDictionary(bytes: dict)
+    }
+
+    /// Reads up to `buffer.count` bytes from the start of a file; 0 when it cannot be read (the
+    /// workers report unreadable files; a sample just skips them).
+    private static func readPrefix(_ path: String, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var n = 0
+        while n < buffer.count {
+            let r = read(fd, buffer.baseAddress! + n, buffer.count - n)
+            if r < 0 && errno == EINTR { continue }
+            if r <= 0 { break }
+            n += r
+        }
+        return n
     }
 }

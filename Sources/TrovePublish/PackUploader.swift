@@ -42,12 +42,14 @@ final class PackUploader: @unchecked Sendable {
     private let group = DispatchGroup()
     private let maxInFlight: Int
 
-    init(store: any BlobStore, targetSize: Int, maxInFlight: Int, journal: PublishJournalWriter? = nil) {
+    /// `expectedChunks` sizes the location map up front (an estimate; it only saves rehashing).
+    init(store: any BlobStore, targetSize: Int, maxInFlight: Int, journal: PublishJournalWriter? = nil, expectedChunks: Int = 0) {
         self.store = store
         self.journal = journal
         self.targetSize = targetSize
         self.maxInFlight = maxInFlight
         slots = DispatchSemaphore(value: maxInFlight)
+        state.withLock { $0.locations.reserveCapacity(expectedChunks) }
     }
 
     /// Adds one stored chunk; may block the calling worker thread while uploads catch up.

@@ -139,7 +139,7 @@ final class PublishWorkers: @unchecked Sendable {
 
     init(root: String, files: [WalkEntry], index: ChunkIndex, chunker: FastCDC, dictionary: PendingDictionary,
          train: (@Sendable () throws -> ZstdDictionary?)? = nil, deferLimit: Int = 32 << 20,
-         uploader: PackUploader, progress: PublishProgress, blockSize: Int = 4 << 20, zipAware: Bool = true) {
+         uploader: PackUploader, progress: PublishProgress, blockSize: Int = 1 << 20, zipAware: Bool = true) {
         self.root = root
         self.files = files
         self.index = index

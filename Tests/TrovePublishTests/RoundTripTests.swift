@@ -52,7 +52,7 @@ import TroveGC
     @Test func streamingChunkingMatchesWholeBufferChunking() async throws {
         let fx = try Fixture()
         let tree = fx.dir("tree")
-        let data = pseudoRandom(11 << 20 + 12345, seed: 77) // larger than the 4 MiB read window
+        let data = pseudoRandom(11 << 20 + 12345, seed: 77) // many times the 1 MiB read window
         try fx.write(tree, "f.bin", data)
         _ = try await fx.publish("p", "v", tree)
         let m = try await fx.repository.openVersion("p", "v")
