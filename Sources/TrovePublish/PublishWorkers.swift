@@ -28,8 +28,11 @@ struct WorkerStats {
     var containerFiles = 0, containerBytes = 0, containerReusedBytes = 0
     /// New chunks whose compression waited for the dictionary being trained.
     var deferredChunks = 0
+    /// New chunks stored raw without trying zstd (their file stopped compressing; `CompressionProbe`).
+    var untriedChunks = 0
     mutating func merge(_ o: WorkerStats) {
         deferredChunks += o.deferredChunks
+        untriedChunks += o.untriedChunks
         chunks += o.chunks; newChunks += o.newChunks; reusedChunks += o.reusedChunks
         newBytes += o.newBytes; newStoredBytes += o.newStoredBytes; reusedBytes += o.reusedBytes
         containerFiles += o.containerFiles; containerBytes += o.containerBytes; containerReusedBytes += o.containerReusedBytes
@@ -98,7 +101,28 @@ private final class ThreadAwait<T: Sendable>: Sendable {
 /// One worker's new chunks held back for compression while the dictionary is being trained.
 struct DeferredChunks {
     var bytes: [UInt8] = []
-    var chunks: [(digest: Digest, offset: Int, count: Int)] = []
+    /// `file` tells files apart, so each gets its own `CompressionProbe` when they are compressed.
+    var chunks: [(digest: Digest, offset: Int, count: Int, file: Int)] = []
+}
+
+/// Whether to try compressing a file's next new chunk. After 8 chunks in a row that did not compress
+/// (a PDF's deflated streams, media), only every 16th is tried, and one that compresses turns trying
+/// back on: a failed zstd pass costs as much CPU as a successful one and saves nothing.
+struct CompressionProbe {
+    static let giveUpAfter = 8
+    static let probeEvery = 16
+    private var failures = 0
+    private var skipped = 0
+
+    mutating func shouldTry() -> Bool {
+        guard failures >= CompressionProbe.giveUpAfter else { return true }
+        skipped += 1
+        if skipped < CompressionProbe.probeEvery { return false }
+        skipped = 0
+        return true
+    }
+
+    mutating func record(paid: Bool) { failures = paid ? 0 : failures + 1 }
 }
 
 /// Reads, chunks, hashes, deduplicates and compresses files on dedicated threads (one per core),
@@ -204,6 +228,8 @@ final class PublishWorkers: @unchecked Sendable {
         var ready = false
         var dictionary: ZstdDictionary? = nil
         var deferred = DeferredChunks()
+        /// Counts the files this thread has processed (tells deferred chunks of different files apart).
+        var fileNumber = 0
     }
 
     private func work() {
@@ -221,6 +247,7 @@ final class PublishWorkers: @unchecked Sendable {
             }
             let i = order[n]
             let f = files[i]
+            local.fileNumber += 1
             let outcome = process(f, buffer: buffer, compressed: compressed, compressor: compressor, state: &local)
             outcomes[i] = outcome
             progress.filesDone.add(1, ordering: .relaxed)
@@ -248,9 +275,18 @@ final class PublishWorkers: @unchecked Sendable {
         let held = state.deferred
         state.deferred = DeferredChunks()
         held.bytes.withUnsafeBytes { raw in
+            var probe = CompressionProbe()
+            var file = -1
             for c in held.chunks {
-                compressAndAdd(c.digest, UnsafeRawBufferPointer(rebasing: raw[c.offset..<(c.offset + c.count)]), dictionary: d,
-                               compressed: compressed, compressor: compressor, stats: &state.stats)
+                if c.file != file { probe = CompressionProbe(); file = c.file }
+                let chunk = UnsafeRawBufferPointer(rebasing: raw[c.offset..<(c.offset + c.count)])
+                guard probe.shouldTry() else {
+                    state.stats.untriedChunks += 1
+                    addRaw(c.digest, chunk, stats: &state.stats)
+                    continue
+                }
+                probe.record(paid: compressAndAdd(c.digest, chunk, dictionary: d, compressed: compressed, compressor: compressor,
+                                                  stats: &state.stats))
             }
         }
         deferred.subtract(held.bytes.count, ordering: .relaxed)
@@ -262,6 +298,7 @@ final class PublishWorkers: @unchecked Sendable {
         guard fd >= 0 else { return .failed(PathError(path: f.path, reason: "cannot open: \(String(cString: strerror(errno)))")) }
         defer { close(fd) }
         let compress = !PublishWorkers.precompressed(f.path)
+        var probe = CompressionProbe()
         var chunks: [(Digest, Int)] = []
         var total = 0
         var start = 0, end = 0, eof = false
@@ -306,7 +343,7 @@ final class PublishWorkers: @unchecked Sendable {
             total += cut
             let d = Digest.sha256(chunk)
             chunks.append((d, cut))
-            let reused = store(d, chunk, compress: compress, compressed: compressed, compressor: compressor, state: &state)
+            let reused = store(d, chunk, compress: compress, probe: &probe, compressed: compressed, compressor: compressor, state: &state)
             if let f = forced, !f.isEmpty {
                 while nextForced < f.count && f[nextForced] <= total { nextForced += 1 }
                 state.stats.containerBytes += cut
@@ -318,8 +355,8 @@ final class PublishWorkers: @unchecked Sendable {
 
     /// Stores a chunk unless the index or this run already has it; returns whether it was reused.
     @inline(__always) @discardableResult
-    private func store(_ d: Digest, _ chunk: UnsafeRawBufferPointer, compress: Bool, compressed: UnsafeMutableRawBufferPointer,
-                       compressor: borrowing ZstdCompressor, state: inout ThreadState) -> Bool {
+    private func store(_ d: Digest, _ chunk: UnsafeRawBufferPointer, compress: Bool, probe: inout CompressionProbe,
+                       compressed: UnsafeMutableRawBufferPointer, compressor: borrowing ZstdCompressor, state: inout ThreadState) -> Bool {
         state.stats.chunks += 1
         if index.lookup(d) != nil || !claimed.withLock({ $0.insert(d).inserted }) {
             state.stats.reusedChunks += 1
@@ -329,15 +366,15 @@ final class PublishWorkers: @unchecked Sendable {
         state.stats.newChunks += 1
         state.stats.newBytes += chunk.count
         progress.newBytes.add(chunk.count, ordering: .relaxed)
-        guard compress else {
-            state.stats.newStoredBytes += chunk.count
-            uploader.add(digest: d, stored: chunk, rawSize: chunk.count, codec: .raw, dictionary: nil)
+        guard compress, state.ready ? probe.shouldTry() : true else {
+            if compress { state.stats.untriedChunks += 1 }
+            addRaw(d, chunk, stats: &state.stats)
             return false
         }
         if !state.ready {
             // The dictionary is still being trained: hold the chunk back while the budget allows.
             if deferred.add(chunk.count, ordering: .relaxed).newValue <= deferLimit {
-                state.deferred.chunks.append((d, state.deferred.bytes.count, chunk.count))
+                state.deferred.chunks.append((d, state.deferred.bytes.count, chunk.count, state.fileNumber))
                 state.deferred.bytes.append(contentsOf: chunk)
                 state.stats.deferredChunks += 1
                 return false
@@ -345,23 +382,31 @@ final class PublishWorkers: @unchecked Sendable {
             deferred.subtract(chunk.count, ordering: .relaxed)
             drain(&state, dictionary: dictionary.wait(), compressed: compressed, compressor: compressor)
         }
-        compressAndAdd(d, chunk, dictionary: state.dictionary, compressed: compressed, compressor: compressor, stats: &state.stats)
+        let paid = compressAndAdd(d, chunk, dictionary: state.dictionary, compressed: compressed, compressor: compressor, stats: &state.stats)
+        probe.record(paid: paid)
         return false
     }
 
-    /// Compresses a new chunk (stored raw when that does not pay) and hands it to the uploader.
-    @inline(__always)
+    /// Compresses a new chunk (stored raw when that does not pay) and hands it to the uploader;
+    /// returns whether compression paid.
+    @inline(__always) @discardableResult
     private func compressAndAdd(_ d: Digest, _ chunk: UnsafeRawBufferPointer, dictionary: ZstdDictionary?,
-                                compressed: UnsafeMutableRawBufferPointer, compressor: borrowing ZstdCompressor, stats: inout WorkerStats) {
+                                compressed: UnsafeMutableRawBufferPointer, compressor: borrowing ZstdCompressor, stats: inout WorkerStats) -> Bool {
         if let n = try? compressor.compress(chunk, into: compressed, dictionary: dictionary),
            ChunkCodec.pays(raw: chunk.count, compressed: n) {
             stats.newStoredBytes += n
             uploader.add(digest: d, stored: UnsafeRawBufferPointer(rebasing: compressed[..<n]), rawSize: chunk.count,
                          codec: dictionary == nil ? .zstd : .zstdDictionary, dictionary: dictionary?.digest)
-        } else {
-            stats.newStoredBytes += chunk.count
-            uploader.add(digest: d, stored: chunk, rawSize: chunk.count, codec: .raw, dictionary: nil)
+            return true
         }
+        addRaw(d, chunk, stats: &stats)
+        return false
+    }
+
+    @inline(__always)
+    private func addRaw(_ d: Digest, _ chunk: UnsafeRawBufferPointer, stats: inout WorkerStats) {
+        stats.newStoredBytes += chunk.count
+        uploader.add(digest: d, stored: chunk, rawSize: chunk.count, codec: .raw, dictionary: nil)
     }
 
     /// Formats whose content is already compressed: zstd would only burn CPU on them.

@@ -172,6 +172,9 @@ public struct Publisher: Sendable {
         if stats.deferredChunks > 0 {
             logger.debug("compression deferred while the dictionary trained", metadata: ["chunks": "\(stats.deferredChunks)"])
         }
+        if stats.untriedChunks > 0 {
+            logger.debug("stored raw without trying zstd (their files stopped compressing)", metadata: ["chunks": "\(stats.untriedChunks)"])
+        }
         for case .failed(let e) in outcomes {
             report.errors.append(e)
             failedGroups.insert(layout.group(of: e.path))

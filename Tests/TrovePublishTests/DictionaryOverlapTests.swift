@@ -42,6 +42,42 @@ import TroveStorage
         outcomes.map { if case .stored(let d, _, _) = $0 { d } else { nil } }
     }
 
+    /// A file that stops compressing (a PDF's deflated streams) is not put through zstd chunk after
+    /// chunk, yet text after such a run still compresses: at most one probe interval of it is stored
+    /// raw. Both when chunks are compressed at once and when they waited for the dictionary.
+    @Test func incompressibleRunsAreSkippedButTextAfterThemCompresses() async throws {
+        let fx = try Fixture()
+        let t = fx.dir("tree")
+        for i in 0..<40 { try fx.write(t, "html/p\(i).html", page(i, date: "2026-01-01")) }
+        var text: [UInt8] = []
+        var n = 0
+        while text.count < 512 << 10 { text += Array(page(1000 + n, date: "x").utf8); n += 1 }
+        let textStart = 1 << 20
+        try fx.write(t, "pdf/doc.pdf", pseudoRandom(textStart, seed: 11) + text + pseudoRandom(512 << 10, seed: 13))
+        let files = try TreeWalker.walk(root: t).entries.filter { $0.kind == .file }
+        let pdf = try #require(files.firstIndex { $0.path == "pdf/doc.pdf" })
+        let dict = try #require(try DictionaryTrainer.train(root: t, files: files, chunker: .default))
+        let slow: @Sendable () throws -> ZstdDictionary? = { Thread.sleep(forTimeInterval: 0.2); return dict }
+
+        for (label, run) in [("known dictionary", try await runWorkers(t, dictionary: PendingDictionary(resolved: dict))),
+                             ("deferred", try await runWorkers(t, dictionary: PendingDictionary(), train: slow))] {
+            guard case .stored(_, _, let chunks) = run.outcomes[pdf] else { Issue.record("\(label): pdf not stored"); continue }
+            var offset = 0, textRaw = 0, textCompressed = 0, randomCompressed = 0
+            for (d, len) in chunks {
+                let codec = try #require(run.locations[d]).codec
+                if offset >= textStart && offset + len <= textStart + text.count {
+                    if codec == .raw { textRaw += 1 } else { textCompressed += 1 }
+                } else if offset + len <= textStart && codec != .raw {
+                    randomCompressed += 1
+                }
+                offset += len
+            }
+            #expect(run.stats.untriedChunks > 100, "\(label): \(run.stats.untriedChunks) chunks skipped")
+            #expect(textCompressed > 40 && textRaw < CompressionProbe.probeEvery, "\(label): text \(textCompressed) compressed, \(textRaw) raw")
+            #expect(randomCompressed == 0, "\(label)")
+        }
+    }
+
     /// Deferring compression (with room for everything, or none so every worker waits) stores exactly what
     /// compressing with a dictionary known from the start stores: same chunks, same bytes, same codecs.
     @Test func deferredCompressionStoresTheSameAsAKnownDictionary() async throws {
