@@ -46,13 +46,18 @@ public struct Publisher: Sendable {
 
     public func publish(project: String, version: String, from root: String,
                         progress: PublishProgress = PublishProgress()) async throws -> PublishReport {
+        // The walk reads only the build tree, so it starts at once, while the lease is announced and
+        // the refs are read; top-level folders are walked concurrently.
+        let walk = Task { try await TreeWalker.walkConcurrently(root: root) }
+        defer { walk.cancel() }
         // Under a publish lease, so gc never deletes blobs while this publish reads, uploads or switches (docs/gc.md).
-        try await repository.withPublishLease("publish \(project)/\(version)", timing: options.lease) { lease in
-            try await publish(project: project, version: version, from: root, progress: progress, lease: lease)
+        return try await repository.withPublishLease("publish \(project)/\(version)", timing: options.lease) { lease in
+            try await publish(project: project, version: version, from: root, walk: walk, progress: progress, lease: lease)
         }
     }
 
     private func publish(project: String, version: String, from root: String,
+                         walk: Task<(entries: [WalkEntry], errors: [PathError]), any Error>,
                          progress: PublishProgress, lease: PublishLease) async throws -> PublishReport {
         let clock = ContinuousClock.now
         let logger = Logger(label: "trove.publish")
@@ -75,12 +80,7 @@ public struct Publisher: Sendable {
             .sorted { $0.current.published > $1.current.published }
             .prefix(options.indexVersions)
 
-        // 2. Walk (blocking: on the I/O pool) while the dedup index loads from their manifests. With no
-        // manifest to load, the walk takes the top-level folders concurrently instead.
-        let concurrentWalk = previousRef == nil && others.isEmpty
-        async let walked = concurrentWalk ? TreeWalker.walkConcurrently(root: root)
-                                          : BlockingIO.run { try TreeWalker.walk(root: root) }
-
+        // 2. The walk (started before the lease) goes on while the dedup index loads from their manifests.
         var previous: Manifest? = nil
         if let previousRef { previous = try await repository.manifest(previousRef.ref.current.manifest) }
         report.previousManifest = previous?.digest.hex
@@ -99,7 +99,7 @@ public struct Publisher: Sendable {
         if let shared = try await SharedIndex.load(from: repository) { index.add(shared) }
         report.indexedChunks = index.count
 
-        let (entries, walkErrors) = try await walked
+        let (entries, walkErrors) = try await walk.value
         phase("walk+index")
         // 3. Media groups (Read the Docs layout) and the errors that fail each.
         let layout = MediaLayout(entries: entries)
