@@ -1,3 +1,4 @@
+import CSQLite
 import Foundation
 import TroveContent
 
@@ -5,93 +6,87 @@ import TroveContent
 ///
 /// Deterministic: the same entries added in the same order with the same metadata produce the same
 /// bytes (files are expected in path order; chunk, pack and dictionary rows are numbered by first use).
+/// The rows are laid out by `ManifestRows` (plain Swift) and inserted by `ManifestSink` (SQLite), so
+/// `write(entries:…)` can run the two on different threads and still insert exactly the same batches.
 public final class ManifestWriter {
-    let db: SQLiteDatabase
     public let path: String
-    private var packIDs: [Digest: Int] = [:]
-    private var dictIDs: [Digest: Int] = [:]
-    private var chunkIDs: [Digest: Int] = [:]
-    private var nextFileID = 1
-    // Rows go in through multi-row INSERTs: SQLite's cost is mostly per statement run, so 64 rows per
-    // run write a manifest about a third faster than one (trove-bench manifest; docs/benchmarks.md).
-    private let files, chunks, packs, dictionaries, fileChunks: BatchedInsert
-    private var fileCount = 0, logicalBytes = 0
+    private var rows = ManifestRows()
+    private let sink: ManifestSink
 
     /// Creates the database at `path` (which must not exist) and opens the write transaction.
     public init(path: String) throws {
         self.path = path
-        db = try SQLiteDatabase(path: path, mode: .readWriteCreate)
-        try db.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
-        try db.execute(ManifestSchema.create)
-        try db.execute("BEGIN")
-        files = try BatchedInsert(db, "files(id, path, kind, size, mode, content_type, digest, link_target)", columns: 8)
-        chunks = try BatchedInsert(db, "chunks(id, digest, raw_size, stored_size, codec, dictionary_id, pack_id, pack_offset)", columns: 8)
-        packs = try BatchedInsert(db, "packs(id, digest)", columns: 2)
-        dictionaries = try BatchedInsert(db, "dictionaries(id, digest)", columns: 2)
-        fileChunks = try BatchedInsert(db, "file_chunks(file_id, seq, file_offset, chunk_id)", columns: 4)
+        sink = try ManifestSink(path: path)
     }
 
     /// Adds one path with its chunks (empty for directories, symlinks and empty files).
     public func add(_ file: FileRecord, chunks refs: [ChunkRef]) throws {
-        let fid = nextFileID
-        nextFileID += 1
-        files.append(.int(fid))
-        files.append(.text(file.path))
-        files.append(.text(file.kind.rawValue))
-        files.append(.int(file.size))
-        files.append(.int(file.mode))
-        files.append(file.contentType.map { .text($0) } ?? .null)
-        files.append(file.digest.map { .digest($0) } ?? .null)
-        files.append(file.linkTarget.map { .text($0) } ?? .null)
-        try files.endRow()
-        if file.kind == .file { fileCount += 1; logicalBytes += file.size }
+        let fid = rows.addFile(file)
         var offset = 0
         for (seq, c) in refs.enumerated() {
-            let cid = try chunkID(c)
-            fileChunks.append(.int(fid))
-            fileChunks.append(.int(seq))
-            fileChunks.append(.int(offset))
-            fileChunks.append(.int(cid))
-            try fileChunks.endRow()
+            rows.addChunk(file: fid, seq: seq, offset: offset, digest: c.digest, location: c.location)
             offset += c.location.rawSize
         }
+        try drain()
     }
 
-    private func chunkID(_ c: ChunkRef) throws -> Int {
-        if let id = chunkIDs[c.digest] { return id }
-        let pid = try rowID(c.location.pack, in: &packIDs, packs)
-        let did = try c.location.dictionary.map { try rowID($0, in: &dictIDs, dictionaries) }
-        let id = chunkIDs.count + 1
-        chunkIDs[c.digest] = id
-        chunks.append(.int(id))
-        chunks.append(.digest(c.digest))
-        chunks.append(.int(c.location.rawSize))
-        chunks.append(.int(c.location.storedSize))
-        chunks.append(.int(Int(c.location.codec.rawValue)))
-        chunks.append(did.map { .int($0) } ?? .null)
-        chunks.append(.int(pid))
-        chunks.append(.int(c.location.offset))
-        try chunks.endRow()
-        return id
-    }
-
-    private func rowID(_ d: Digest, in map: inout [Digest: Int], _ table: BatchedInsert) throws -> Int {
-        if let id = map[d] { return id }
-        let id = map.count + 1
-        map[d] = id
-        table.append(.int(id))
-        table.append(.digest(d))
-        try table.endRow()
-        return id
+    private func drain() throws {
+        guard !rows.ready.isEmpty else { return }
+        for b in rows.ready { try sink.insert(b) }
+        rows.ready.removeAll(keepingCapacity: true)
     }
 
     /// Writes metadata (totals filled in from what was added), commits and closes the file.
     public func finish(_ meta: ManifestMetadata) throws {
+        rows.flush()
+        try drain()
+        try sink.finish(meta, rows: rows)
+    }
+}
+
+/// The SQLite side of `ManifestWriter`: creates the database and inserts row batches in the order given.
+/// Owned by one thread at a time.
+final class ManifestSink {
+    let db: SQLiteDatabase
+    /// The statement for a full batch, per table.
+    private var full: [SQLiteStatement] = []
+
+    init(path: String) throws {
+        db = try SQLiteDatabase(path: path, mode: .readWriteCreate)
+        try db.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
+        try db.execute(ManifestSchema.create)
+        try db.execute("BEGIN")
+        for t in ManifestTable.allCases { full.append(try db.prepare(t.sql(rows: ManifestTable.batchRows))) }
+    }
+
+    private static let staticBytes: sqlite3_destructor_type? = nil
+
+    func insert(_ batch: RowBatch) throws {
+        let stmt = batch.rows == ManifestTable.batchRows ? full[batch.table.rawValue]
+                                                         : try db.prepare(batch.table.sql(rows: batch.rows))
+        let s = stmt.stmt
+        try batch.arena.withUnsafeBytes { arena in
+            // The arena outlives the step: text and digests are bound in place (SQLITE_STATIC).
+            let base = arena.baseAddress!
+            for (i, v) in batch.slots.enumerated() {
+                let p = Int32(i + 1)
+                switch v.length {
+                case RowBatch.Slot.integer: sqlite3_bind_int64(s, p, sqlite3_int64(v.value))
+                case RowBatch.Slot.null: sqlite3_bind_null(s, p)
+                case RowBatch.Slot.digest: sqlite3_bind_blob(s, p, base + v.value, 32, ManifestSink.staticBytes)
+                default: sqlite3_bind_text(s, p, (base + v.value).assumingMemoryBound(to: CChar.self), v.length, ManifestSink.staticBytes)
+                }
+            }
+            try stmt.insert()
+        }
+    }
+
+    /// Writes metadata (totals from `rows`, all of whose batches were inserted) and commits.
+    func finish(_ meta: ManifestMetadata, rows: ManifestRows) throws {
         var m = meta
-        m.fileCount = fileCount
-        m.logicalBytes = logicalBytes
-        m.chunkCount = chunkIDs.count
-        for t in [packs, dictionaries, chunks, files, fileChunks] { try t.flush() }
+        m.fileCount = rows.fileCount
+        m.logicalBytes = rows.logicalBytes
+        m.chunkCount = rows.chunkCount
         let ins = try db.prepare("INSERT INTO meta(key, value) VALUES (?,?)")
         for (k, v) in m.keyValues {
             ins.bind(1, k)
@@ -99,63 +94,6 @@ public final class ManifestWriter {
             try ins.run()
         }
         try db.execute("COMMIT")
-    }
-}
-
-/// Rows for one table, inserted `batch` at a time with one multi-row INSERT (the last partial batch
-/// with a statement prepared for its size). Rows are inserted in the order they were appended.
-final class BatchedInsert {
-    enum Value {
-        case int(Int), text(String), digest(Digest), null
-    }
-
-    let db: SQLiteDatabase
-    let table: String
-    let columns: Int
-    let batch: Int
-    private let full: SQLiteStatement
-    private var values: [Value] = []
-
-    init(_ db: SQLiteDatabase, _ table: String, columns: Int, batch: Int = 64) throws {
-        self.db = db
-        self.table = table
-        self.columns = columns
-        self.batch = batch
-        full = try db.prepare(BatchedInsert.sql(table, columns: columns, rows: batch))
-        values.reserveCapacity(columns * batch)
-    }
-
-    static func sql(_ table: String, columns: Int, rows: Int) -> String {
-        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ",") + ")"
-        return "INSERT INTO \(table) VALUES " + Array(repeating: row, count: rows).joined(separator: ",")
-    }
-
-    @inline(__always) func append(_ v: Value) { values.append(v) }
-
-    /// Ends a row (all `columns` values appended); runs the batch when it is full.
-    @inline(__always) func endRow() throws {
-        if values.count == columns * batch { try run(full) }
-    }
-
-    /// Inserts the rows of a partial batch.
-    func flush() throws {
-        guard !values.isEmpty else { return }
-        precondition(values.count % columns == 0, "incomplete row for \(table)")
-        try run(try db.prepare(BatchedInsert.sql(table, columns: columns, rows: values.count / columns)))
-    }
-
-    private func run(_ stmt: SQLiteStatement) throws {
-        for (i, v) in values.enumerated() {
-            let p = Int32(i + 1)
-            switch v {
-            case .int(let n): stmt.bind(p, n)
-            case .text(let s): stmt.bind(p, s)
-            case .digest(let d): stmt.bind(p, d)
-            case .null: stmt.bind(p, nil as Int?)
-            }
-        }
-        try stmt.insert()
-        values.removeAll(keepingCapacity: true)
     }
 }
 
