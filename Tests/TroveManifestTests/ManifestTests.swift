@@ -33,7 +33,7 @@ import TroveManifest
     @Test func writeAndReadBack() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let bytes = try ManifestWriter.encode(tree: sampleTree(), metadata: meta(), directory: dir)
+        let bytes = try ManifestWriter.encode(tree: sampleTree(), metadata: meta())
         let path = dir.appendingPathComponent("m.sqlite").path
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         let m = try Manifest(path: path, digest: Digest.sha256(bytes))
@@ -56,12 +56,12 @@ import TroveManifest
     @Test func deterministicBytes() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let a = try ManifestWriter.encode(tree: sampleTree(), metadata: meta(), directory: dir)
-        let b = try ManifestWriter.encode(tree: sampleTree(), metadata: meta(), directory: dir)
+        let a = try ManifestWriter.encode(tree: sampleTree(), metadata: meta())
+        let b = try ManifestWriter.encode(tree: sampleTree(), metadata: meta())
         #expect(a == b)
         var other = meta()
         other.buildTime = "2026-01-02T00:00:00Z"
-        #expect(try ManifestWriter.encode(tree: sampleTree(), metadata: other, directory: dir) != a)
+        #expect(try ManifestWriter.encode(tree: sampleTree(), metadata: other) != a)
     }
 
     /// A tree with more rows than one multi-row insert batch in every table (files, chunks, packs,
@@ -86,8 +86,8 @@ import TroveManifest
         }
         var meta = meta()
         meta.treeDigest = TreeDigest.compute(tree.map(\.0))
-        let bytes = try ManifestWriter.encode(tree: tree, metadata: meta, directory: dir)
-        #expect(try ManifestWriter.encode(tree: tree, metadata: meta, directory: dir) == bytes)
+        let bytes = try ManifestWriter.encode(tree: tree, metadata: meta)
+        #expect(try ManifestWriter.encode(tree: tree, metadata: meta) == bytes)
         let path = dir.appendingPathComponent("m.sqlite").path
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         let m = try Manifest(path: path, digest: Digest.sha256(bytes))
@@ -111,7 +111,7 @@ import TroveManifest
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("m.sqlite").path
-        try Data(try ManifestWriter.encode(tree: sampleTree(), metadata: meta(), directory: dir)).write(to: URL(fileURLWithPath: path))
+        try Data(try ManifestWriter.encode(tree: sampleTree(), metadata: meta())).write(to: URL(fileURLWithPath: path))
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
         p.arguments = [path, "SELECT path, size FROM file_list WHERE kind = 'file'; SELECT count(*) FROM chunk_list;"]
@@ -130,7 +130,7 @@ import TroveManifest
         var m = meta()
         m.formatVersion = 99
         let path = dir.appendingPathComponent("m.sqlite").path
-        try Data(try ManifestWriter.encode(tree: sampleTree(), metadata: m, directory: dir)).write(to: URL(fileURLWithPath: path))
+        try Data(try ManifestWriter.encode(tree: sampleTree(), metadata: m)).write(to: URL(fileURLWithPath: path))
         #expect(throws: ManifestError.self) { try Manifest(path: path, digest: Digest.sha256([0])) }
         let junk = dir.appendingPathComponent("junk.sqlite").path
         try Data("not a database at all, just text".utf8).write(to: URL(fileURLWithPath: junk))
@@ -149,7 +149,7 @@ import TroveManifest
     @Test func roundTripAndVerification() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trove-mc-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let sqlite = try ManifestWriter.encode(tree: ManifestTests().sampleTree(), metadata: ManifestTests().meta(), directory: dir)
+        let sqlite = try ManifestWriter.encode(tree: ManifestTests().sampleTree(), metadata: ManifestTests().meta())
         let digest = Digest.sha256(sqlite)
         let object = try ManifestCodec.encode(sqlite)
         #expect(object.count < sqlite.count / 2)
