@@ -142,6 +142,12 @@ import TroveManifest
         #expect(ContentTypes.forPath("a/b.WOFF2") == "font/woff2")
         #expect(ContentTypes.forPath("Makefile") == "application/octet-stream")
         #expect(ContentTypes.forPath(".hidden") == "application/octet-stream")
+        #expect(ContentTypes.forPath("a/.hidden") == "application/octet-stream")
+        #expect(ContentTypes.forPath("a.css/Makefile") == "application/octet-stream")
+        #expect(ContentTypes.forPath("a/b.") == "application/octet-stream")
+        #expect(ContentTypes.forPath("a/b.tar.GZ") == "application/gzip")
+        #expect(ContentTypes.forPath("ü/b.Ü.html") == "text/html; charset=utf-8")
+        #expect(ContentTypes.forPath("a/b.ÜNKNOWN") == "application/octet-stream")
     }
 }
 
@@ -160,5 +166,30 @@ import TroveManifest
         flipped[flipped.count / 2] ^= 0x40
         #expect(throws: ManifestError.self) { try ManifestCodec.decode(flipped, digest: nil, name: "m") } // frame checksum
         #expect(throws: ManifestError.self) { try ManifestCodec.decode(Array("garbage".utf8), digest: nil, name: "m") }
+    }
+}
+
+@Suite struct TreeDigestTests {
+    /// The tree digest is compared with digests recorded in earlier manifests (an unchanged republish
+    /// writes nothing): however it is hashed, it stays SHA-256 over the same per-entry lines.
+    @Test func sameLinesAsEver() {
+        var records: [FileRecord] = []
+        for i in 0..<3_000 { // more than one 64 KiB hashing buffer
+            records.append(FileRecord(path: "html/dir\(i % 17)/page-\(i)-ü.html", kind: i % 9 == 0 ? .symlink : .file, size: i * 1_000_003,
+                                      mode: 0o644, contentType: nil, digest: i % 9 == 0 ? nil : Digest.sha256(Array("f\(i)".utf8)),
+                                      linkTarget: i % 9 == 0 ? "target-\(i)" : nil))
+        }
+        var h = SHA256Hasher()
+        for r in records {
+            var line: [UInt8] = Array(r.path.utf8) + [0] + Array(r.kind.rawValue.utf8) + [0]
+            withUnsafeBytes(of: UInt64(r.size).littleEndian) { line += $0 }
+            withUnsafeBytes(of: UInt32(r.mode).littleEndian) { line += $0 }
+            if let d = r.digest { line += d.bytes }
+            line += Array((r.linkTarget ?? "").utf8) + [0]
+            h.update(line)
+        }
+        let want = h.finalize()
+        #expect(TreeDigest.compute(records) == want)
+        #expect(TreeDigest.compute([FileRecord]()) == Digest.sha256([UInt8]()))
     }
 }
