@@ -49,12 +49,12 @@ public final class ManifestWriter {
         finished = true
         let bytes = try layout.finish(meta)
         layout = ManifestLayout(expectedFiles: 0, expectedChunks: 0)
-        if let path { try ManifestWriter.create(path, bytes) }
+        if let path { try ManifestWriter.createFile(path, bytes) }
         return bytes
     }
 
-    /// Writes `bytes` to a new file at `path` (failing if it exists).
-    static func create(_ path: String, _ bytes: [UInt8]) throws {
+    /// Writes `bytes` to a new file at `path` (failing if it exists), without fsync: for the local cache.
+    public static func createFile(_ path: String, _ bytes: [UInt8]) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ManifestError.malformed("cannot create \(path): errno \(errno)") }
         defer { close(fd) }
@@ -298,7 +298,7 @@ extension ManifestWriter {
     /// returns its bytes; the file stays, so a caller can rename it into a cache. Blocking: call from the I/O pool.
     public static func write(tree: [(FileRecord, [ChunkRef])], metadata: ManifestMetadata, path: String) throws -> [UInt8] {
         let bytes = try encode(tree: tree, metadata: metadata)
-        try create(path, bytes)
+        try createFile(path, bytes)
         return bytes
     }
 }

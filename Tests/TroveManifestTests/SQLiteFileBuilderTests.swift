@@ -259,7 +259,7 @@ import TroveContent
                 ("table", "i", "i", i, "CREATE TABLE i(k TEXT PRIMARY KEY) WITHOUT ROWID"),
             ])
             let path = dir.appendingPathComponent("t\(n).sqlite").path
-            try ManifestWriter.create(path, bytes) // no fsync, unlike Data.write
+            try ManifestWriter.createFile(path, bytes) // no fsync, unlike Data.write
             let check = try integrity(path)
             #expect(check == "ok", "\(n) rows: \(check.prefix(400))")
             let db = try SQLiteDatabase(path: path, mode: .readOnly)
