@@ -23,7 +23,7 @@ public final class ManifestWriter {
 
     /// A writer whose `finish` also creates the database file at `path` (which must not exist).
     public init(path: String, expectedFiles: Int = 0, expectedChunks: Int = 0) throws {
-        if access(path, F_OK) == 0 { throw ManifestError.malformed("\(path) already exists") }
+        if access(path, F_OK) == 0 { throw ManifestError.io("\(path) already exists") }
         self.path = path
         layout = ManifestLayout(expectedFiles: expectedFiles, expectedChunks: expectedChunks)
     }
@@ -56,7 +56,7 @@ public final class ManifestWriter {
     /// Writes `bytes` to a new file at `path` (failing if it exists), without fsync: for the local cache.
     public static func createFile(_ path: String, _ bytes: [UInt8]) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ManifestError.malformed("cannot create \(path): errno \(errno)") }
+        guard fd >= 0 else { throw ManifestError.io("cannot create \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var done = 0
         try bytes.withUnsafeBytes { b in
@@ -64,7 +64,7 @@ public final class ManifestWriter {
                 let n = posixWrite(fd, b.baseAddress! + done, b.count - done)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw ManifestError.malformed("cannot write \(path): errno \(errno)")
+                    throw ManifestError.io("cannot write \(path): \(String(cString: strerror(errno)))")
                 }
                 done += n
             }
@@ -281,8 +281,13 @@ extension ManifestMetadata {
 
 public enum ManifestError: Error, CustomStringConvertible {
     case malformed(String)
+    /// Creating or writing a manifest file failed.
+    case io(String)
     public var description: String {
-        switch self { case .malformed(let m): "malformed manifest: \(m)" }
+        switch self {
+        case .malformed(let m): "malformed manifest: \(m)"
+        case .io(let m): "manifest file: \(m)"
+        }
     }
 }
 
