@@ -67,9 +67,7 @@ public enum SharedIndexBuilder {
         try db.execute("COMMIT")
 
         // One pseudo-file per 10,000 shared chunks; loaders read the `chunks` table whole.
-        let outPath = workDirectory.appendingPathComponent("shared-out-\(UUID().uuidString).sqlite").path
-        defer { unlink(outPath) }
-        let writer = try ManifestWriter(path: outPath)
+        let writer = ManifestWriter()
         let sel = try db.prepare("SELECT digest, pack, offset, stored, raw, codec, dict FROM owner WHERE shared = 1 ORDER BY digest")
         var batch: [ChunkRef] = []
         var files = 0, total = 0
@@ -93,8 +91,7 @@ public enum SharedIndexBuilder {
         var meta = ManifestMetadata(project: "shared-index", version: "1", buildTime: ISO8601DateFormatter().string(from: Date()),
                                     toolVersion: toolVersion, chunker: .default, dictionary: nil)
         meta.treeDigest = want
-        try writer.finish(meta)
-        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: outPath)))
+        let bytes = try writer.finish(meta)
         try await repository.store.put(StoreLayout.sharedIndex, try ManifestCodec.encode(bytes))
         return (total, true)
     }

@@ -17,14 +17,17 @@ public enum ManifestCodec {
     /// Compresses SQLite bytes for storage, with zstd's frame checksum so objects that are not named by
     /// their digest (the shared index) are still checked on read.
     public static func encode(_ sqlite: [UInt8]) throws -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: ZstdCompressor.bound(sqlite.count))
         guard let cctx = ZSTD_createCCtx() else { throw ZstdError("out of memory") }
         defer { ZSTD_freeCCtx(cctx) }
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)
-        let n = sqlite.withUnsafeBytes { s in out.withUnsafeMutableBytes { ZSTD_compress2(cctx, $0.baseAddress, $0.count, s.baseAddress, s.count) } }
-        if ZSTD_isError(n) != 0 { throw ZstdError(String(cString: ZSTD_getErrorName(n))) }
-        out.removeSubrange(n...)
+        var error = 0
+        // Not zero-filled first: zstd writes what it returns.
+        let out = [UInt8](unsafeUninitializedCapacity: ZstdCompressor.bound(sqlite.count)) { buf, count in
+            let n = sqlite.withUnsafeBytes { s in ZSTD_compress2(cctx, buf.baseAddress, buf.count, s.baseAddress, s.count) }
+            if ZSTD_isError(n) != 0 { error = n; count = 0 } else { count = n }
+        }
+        if error != 0 { throw ZstdError(String(cString: ZSTD_getErrorName(error))) }
         return out
     }
 

@@ -98,24 +98,29 @@ public struct ManifestMetadata: Sendable, Codable, Equatable {
 
 /// A digest of a whole published tree, independent of how its files were packed.
 public enum TreeDigest {
-    public static func compute(_ records: [FileRecord]) -> Digest {
+    public static func compute(_ records: some Sequence<FileRecord>) -> Digest {
         var h = SHA256Hasher()
-        var line: [UInt8] = []
-        line.reserveCapacity(512)
+        // Entries are hashed 64 KiB at a time: the digest of the concatenation, without a hashing call
+        // per entry.
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(80 << 10)
         for r in records {
             // path NUL kind NUL size(8) mode(4) digest(32 or 0) link NUL, per entry: unambiguous and cheap.
-            line.removeAll(keepingCapacity: true)
-            line.append(contentsOf: r.path.utf8)
-            line.append(0)
-            line.append(contentsOf: r.kind.rawValue.utf8)
-            line.append(0)
-            withUnsafeBytes(of: UInt64(r.size).littleEndian) { line.append(contentsOf: $0) }
-            withUnsafeBytes(of: UInt32(r.mode).littleEndian) { line.append(contentsOf: $0) }
-            if let d = r.digest { d.withBytes { line.append(contentsOf: $0) } }
-            line.append(contentsOf: (r.linkTarget ?? "").utf8)
-            line.append(0)
-            h.update(line)
+            buffer.append(contentsOf: r.path.utf8)
+            buffer.append(0)
+            buffer.append(contentsOf: r.kind.rawValue.utf8)
+            buffer.append(0)
+            withUnsafeBytes(of: UInt64(r.size).littleEndian) { buffer.append(contentsOf: $0) }
+            withUnsafeBytes(of: UInt32(r.mode).littleEndian) { buffer.append(contentsOf: $0) }
+            if let d = r.digest { d.withBytes { buffer.append(contentsOf: $0) } }
+            if let link = r.linkTarget { buffer.append(contentsOf: link.utf8) }
+            buffer.append(0)
+            if buffer.count >= 64 << 10 {
+                h.update(buffer)
+                buffer.removeAll(keepingCapacity: true)
+            }
         }
+        h.update(buffer)
         return h.finalize()
     }
 }

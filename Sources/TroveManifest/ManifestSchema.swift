@@ -1,3 +1,5 @@
+import Foundation
+
 /// The manifest's SQLite schema, format version 1. Documented in docs/storage-format.md;
 /// any change bumps `ManifestMetadata.currentFormatVersion`.
 ///
@@ -44,4 +46,23 @@ enum ManifestSchema {
         FROM file_chunks fc JOIN files f ON f.id = fc.file_id JOIN chunks c ON c.id = fc.chunk_id
         JOIN packs p ON p.id = c.pack_id ORDER BY f.path, fc.seq;
     """
+}
+
+extension ManifestSchema {
+    /// The schema's rows in `sqlite_schema` as SQLite records them for `create`, in creation order:
+    /// type, name and the statement text (CREATE … without the semicolon), with the automatic index
+    /// SQLite makes for `files.path UNIQUE` right after its table. `ManifestWriter` writes these; a
+    /// test checks them against what SQLite itself stores.
+    static let objects: [(type: String, name: String, sql: String?)] = {
+        var out: [(type: String, name: String, sql: String?)] = []
+        for statement in create.split(separator: ";") {
+            let sql = statement.trimmingCharacters(in: .whitespacesAndNewlines)
+            for (prefix, type) in [("CREATE TABLE ", "table"), ("CREATE VIEW ", "view")] where sql.hasPrefix(prefix) {
+                let name = String(sql.dropFirst(prefix.count).prefix { $0 != "(" && $0 != " " && $0 != "\n" })
+                out.append((type, name, sql))
+                if name == "files" { out.append(("index", "sqlite_autoindex_files_1", nil)) }
+            }
+        }
+        return out
+    }()
 }

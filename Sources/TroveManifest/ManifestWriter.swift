@@ -1,162 +1,238 @@
 import Foundation
 import TroveContent
 
-/// Writes one build's manifest as a new SQLite file, in one transaction.
+/// Builds one build's manifest: an SQLite database (schema in `ManifestSchema`) laid out directly in
+/// SQLite's file format by `SQLiteFileBuilder`, in memory, and optionally written to a file.
 ///
 /// Deterministic: the same entries added in the same order with the same metadata produce the same
-/// bytes (files are expected in path order; chunk, pack and dictionary rows are numbered by first use).
+/// bytes, whatever SQLite library is installed (files are expected in path order; chunk, pack and
+/// dictionary rows are numbered by first use).
 public final class ManifestWriter {
-    let db: SQLiteDatabase
-    public let path: String
-    private var packIDs: [Digest: Int] = [:]
-    private var dictIDs: [Digest: Int] = [:]
-    private var chunkIDs: [Digest: Int] = [:]
-    private var nextFileID = 1
-    // Rows go in through multi-row INSERTs: SQLite's cost is mostly per statement run, so 64 rows per
-    // run write a manifest about a third faster than one (trove-bench manifest; docs/benchmarks.md).
-    private let files, chunks, packs, dictionaries, fileChunks: BatchedInsert
-    private var fileCount = 0, logicalBytes = 0
+    /// Where `finish` writes the database (it must not exist), if anywhere.
+    public let path: String?
+    // All state in one struct: one exclusivity check per call instead of one per field access.
+    private var layout: ManifestLayout
+    private var finished = false
 
-    /// Creates the database at `path` (which must not exist) and opens the write transaction.
-    public init(path: String) throws {
+    /// A writer that keeps the database in memory (`finish` returns it). `expectedFiles`,
+    /// `expectedChunks`: sizes to reserve for, if known.
+    public init(expectedFiles: Int = 0, expectedChunks: Int = 0) {
+        path = nil
+        layout = ManifestLayout(expectedFiles: expectedFiles, expectedChunks: expectedChunks)
+    }
+
+    /// A writer whose `finish` also creates the database file at `path` (which must not exist).
+    public init(path: String, expectedFiles: Int = 0, expectedChunks: Int = 0) throws {
+        if access(path, F_OK) == 0 { throw ManifestError.io("\(path) already exists") }
         self.path = path
-        db = try SQLiteDatabase(path: path, mode: .readWriteCreate)
-        try db.execute("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
-        try db.execute(ManifestSchema.create)
-        try db.execute("BEGIN")
-        files = try BatchedInsert(db, "files(id, path, kind, size, mode, content_type, digest, link_target)", columns: 8)
-        chunks = try BatchedInsert(db, "chunks(id, digest, raw_size, stored_size, codec, dictionary_id, pack_id, pack_offset)", columns: 8)
-        packs = try BatchedInsert(db, "packs(id, digest)", columns: 2)
-        dictionaries = try BatchedInsert(db, "dictionaries(id, digest)", columns: 2)
-        fileChunks = try BatchedInsert(db, "file_chunks(file_id, seq, file_offset, chunk_id)", columns: 4)
+        layout = ManifestLayout(expectedFiles: expectedFiles, expectedChunks: expectedChunks)
     }
 
     /// Adds one path with its chunks (empty for directories, symlinks and empty files).
     public func add(_ file: FileRecord, chunks refs: [ChunkRef]) throws {
-        let fid = nextFileID
-        nextFileID += 1
-        files.append(.int(fid))
-        files.append(.text(file.path))
-        files.append(.text(file.kind.rawValue))
-        files.append(.int(file.size))
-        files.append(.int(file.mode))
-        files.append(file.contentType.map { .text($0) } ?? .null)
-        files.append(file.digest.map { .digest($0) } ?? .null)
-        files.append(file.linkTarget.map { .text($0) } ?? .null)
-        try files.endRow()
-        if file.kind == .file { fileCount += 1; logicalBytes += file.size }
+        precondition(!finished, "ManifestWriter used after finish")
+        layout.add(file, chunks: refs)
+    }
+
+    /// Adds one path whose chunks are located only now: `.located` chunks as given, `.digests` through
+    /// `locate` (called once per chunk, in order).
+    public func add(_ file: FileRecord, chunks: ManifestChunks, locate: (Digest) throws -> ChunkLocation) throws {
+        precondition(!finished, "ManifestWriter used after finish")
+        try layout.add(file, chunks: chunks, locate: locate)
+    }
+
+    /// Writes metadata (totals filled in from what was added) and the remaining pages; returns the
+    /// database, also written to `path` if the writer has one.
+    @discardableResult
+    public func finish(_ meta: ManifestMetadata) throws -> [UInt8] {
+        precondition(!finished, "ManifestWriter finished twice")
+        finished = true
+        let bytes = try layout.finish(meta)
+        layout = ManifestLayout(expectedFiles: 0, expectedChunks: 0)
+        if let path { try ManifestWriter.createFile(path, bytes) }
+        return bytes
+    }
+
+    /// Writes `bytes` to a new file at `path` (failing if it exists), without fsync: for the local cache.
+    public static func createFile(_ path: String, _ bytes: [UInt8]) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ManifestError.io("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var done = 0
+        try bytes.withUnsafeBytes { b in
+            while done < b.count {
+                let n = posixWrite(fd, b.baseAddress! + done, b.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw ManifestError.io("cannot write \(path): \(String(cString: strerror(errno)))")
+                }
+                done += n
+            }
+        }
+    }
+}
+
+/// The manifest's rows laid out as SQLite pages: files in the order added, chunk, pack and dictionary
+/// rows numbered by first use, `file_chunks` in (file, seq) order; `meta` and the index on `files.path`
+/// at the end.
+struct ManifestLayout {
+    private var file: SQLiteFileBuilder
+    private var packs = TableTreeBuilder(), dictionaries = TableTreeBuilder()
+    private var chunks = TableTreeBuilder(), files = TableTreeBuilder()
+    private var fileChunks = IndexTreeBuilder()
+    private var packIDs: DigestIDs, dictIDs = DigestIDs(capacity: 4), chunkIDs: DigestIDs
+    /// (path, file id) per file, for the index on `files.path`.
+    private var paths: [(String, Int)] = []
+    private var record = RecordEncoder()
+    private var fileCount = 0, logicalBytes = 0
+
+    init(expectedFiles: Int, expectedChunks: Int) {
+        chunkIDs = DigestIDs(capacity: expectedChunks)
+        packIDs = DigestIDs(capacity: max(16, expectedChunks / 256))
+        paths.reserveCapacity(expectedFiles)
+        // About 110 bytes per chunk (chunk and file_chunks rows) and 100 per file, plus slack.
+        file = SQLiteFileBuilder(expectedBytes: expectedChunks * 110 + expectedFiles * 100 + (64 << 10))
+    }
+
+    mutating func add(_ f: FileRecord, chunks refs: [ChunkRef]) {
+        let fid = addFile(f)
         var offset = 0
         for (seq, c) in refs.enumerated() {
-            let cid = try chunkID(c)
-            fileChunks.append(.int(fid))
-            fileChunks.append(.int(seq))
-            fileChunks.append(.int(offset))
-            fileChunks.append(.int(cid))
-            try fileChunks.endRow()
+            addChunk(file: fid, seq: seq, offset: offset, digest: c.digest, location: c.location)
             offset += c.location.rawSize
         }
     }
 
-    private func chunkID(_ c: ChunkRef) throws -> Int {
-        if let id = chunkIDs[c.digest] { return id }
-        let pid = try rowID(c.location.pack, in: &packIDs, packs)
-        let did = try c.location.dictionary.map { try rowID($0, in: &dictIDs, dictionaries) }
-        let id = chunkIDs.count + 1
-        chunkIDs[c.digest] = id
-        chunks.append(.int(id))
-        chunks.append(.digest(c.digest))
-        chunks.append(.int(c.location.rawSize))
-        chunks.append(.int(c.location.storedSize))
-        chunks.append(.int(Int(c.location.codec.rawValue)))
-        chunks.append(did.map { .int($0) } ?? .null)
-        chunks.append(.int(pid))
-        chunks.append(.int(c.location.offset))
-        try chunks.endRow()
+    mutating func add(_ f: FileRecord, chunks: ManifestChunks, locate: (Digest) throws -> ChunkLocation) throws {
+        switch chunks {
+        case .none: _ = addFile(f)
+        case .located(let refs): add(f, chunks: refs)
+        case .digests(let list):
+            let fid = addFile(f)
+            var offset = 0
+            for (seq, (d, _)) in list.enumerated() {
+                let loc = try locate(d)
+                addChunk(file: fid, seq: seq, offset: offset, digest: d, location: loc)
+                offset += loc.rawSize
+            }
+        }
+    }
+
+    private mutating func addFile(_ f: FileRecord) -> Int {
+        let fid = paths.count + 1
+        paths.append((f.path, fid))
+        record.reset()
+        record.null() // id: the rowid
+        record.text(f.path)
+        record.text(f.kind.rawValue)
+        record.int(f.size)
+        record.int(f.mode)
+        record.text(f.contentType)
+        record.blob(f.digest)
+        record.text(f.linkTarget)
+        files.insert(rowid: fid, record: record.encoded(), into: &file)
+        if f.kind == .file { fileCount += 1; logicalBytes += f.size }
+        return fid
+    }
+
+    @inline(__always)
+    private mutating func addChunk(file fid: Int, seq: Int, offset: Int, digest: Digest, location: ChunkLocation) {
+        let cid = chunkID(digest, location)
+        record.reset()
+        record.int(fid)
+        record.int(seq)
+        record.int(offset)
+        record.int(cid)
+        fileChunks.insert(record: record.encoded(), into: &file)
+    }
+
+    private mutating func chunkID(_ d: Digest, _ loc: ChunkLocation) -> Int {
+        let (id, new) = chunkIDs.id(d)
+        guard new else { return id }
+        let (pid, newPack) = packIDs.id(loc.pack)
+        if newPack {
+            record.reset()
+            record.null()
+            record.blob(loc.pack)
+            packs.insert(rowid: pid, record: record.encoded(), into: &file)
+        }
+        var did: Int? = nil
+        if let dict = loc.dictionary {
+            let (n, newDict) = dictIDs.id(dict)
+            did = n
+            if newDict {
+                record.reset()
+                record.null()
+                record.blob(dict)
+                dictionaries.insert(rowid: n, record: record.encoded(), into: &file)
+            }
+        }
+        record.reset()
+        record.null()
+        record.blob(d)
+        record.int(loc.rawSize)
+        record.int(loc.storedSize)
+        record.int(Int(loc.codec.rawValue))
+        record.int(did)
+        record.int(pid)
+        record.int(loc.offset)
+        chunks.insert(rowid: id, record: record.encoded(), into: &file)
         return id
     }
 
-    private func rowID(_ d: Digest, in map: inout [Digest: Int], _ table: BatchedInsert) throws -> Int {
-        if let id = map[d] { return id }
-        let id = map.count + 1
-        map[d] = id
-        table.append(.int(id))
-        table.append(.digest(d))
-        try table.endRow()
-        return id
-    }
-
-    /// Writes metadata (totals filled in from what was added), commits and closes the file.
-    public func finish(_ meta: ManifestMetadata) throws {
+    /// Writes `meta`, the index on `files.path`, every tree's last pages and page 1; returns the file.
+    mutating func finish(_ meta: ManifestMetadata) throws -> [UInt8] {
         var m = meta
         m.fileCount = fileCount
         m.logicalBytes = logicalBytes
         m.chunkCount = chunkIDs.count
-        for t in [packs, dictionaries, chunks, files, fileChunks] { try t.flush() }
-        let ins = try db.prepare("INSERT INTO meta(key, value) VALUES (?,?)")
-        for (k, v) in m.keyValues {
-            ins.bind(1, k)
-            ins.bind(2, v)
-            try ins.run()
+
+        // The index on files.path: (path, id) in path order, paths unique.
+        if paths.indices.dropFirst().contains(where: { !paths[$0 - 1].0.utf8.lexicographicallyPrecedes(paths[$0].0.utf8) }) {
+            paths.sort { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) || $0.0 == $1.0 && $0.1 < $1.1 }
+            for i in paths.indices.dropFirst() where paths[i].0.utf8.elementsEqual(paths[i - 1].0.utf8) {
+                throw ManifestError.malformed("duplicate path \(paths[i].0)")
+            }
         }
-        try db.execute("COMMIT")
+        var roots: [String: UInt32] = [:]
+        var metaTable = IndexTreeBuilder()
+        for (k, v) in m.keyValues {
+            record.reset()
+            record.text(k)
+            record.text(v)
+            metaTable.insert(record: record.encoded(), into: &file)
+        }
+        roots["meta"] = metaTable.finish(into: &file)
+        roots["packs"] = packs.finish(into: &file)
+        roots["dictionaries"] = dictionaries.finish(into: &file)
+        roots["chunks"] = chunks.finish(into: &file)
+        roots["files"] = files.finish(into: &file)
+        var pathIndex = IndexTreeBuilder()
+        for (p, fid) in paths {
+            record.reset()
+            record.text(p)
+            record.int(fid)
+            pathIndex.insert(record: record.encoded(), into: &file)
+        }
+        roots["sqlite_autoindex_files_1"] = pathIndex.finish(into: &file)
+        roots["file_chunks"] = fileChunks.finish(into: &file)
+        let schema = ManifestSchema.objects.map { o in
+            (type: o.type, name: o.name, table: o.type == "index" ? "files" : o.name, root: roots[o.name] ?? 0, sql: o.sql)
+        }
+        precondition(schema.allSatisfy { $0.type == "view" || $0.root != 0 }, "a table of the schema was not written")
+        return file.finish(schema: schema)
     }
 }
 
-/// Rows for one table, inserted `batch` at a time with one multi-row INSERT (the last partial batch
-/// with a statement prepared for its size). Rows are inserted in the order they were appended.
-final class BatchedInsert {
-    enum Value {
-        case int(Int), text(String), digest(Digest), null
-    }
+/// `write(2)`, callable where a method named `write` is in scope.
+private func posixWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { write(fd, p, n) }
 
-    let db: SQLiteDatabase
-    let table: String
-    let columns: Int
-    let batch: Int
-    private let full: SQLiteStatement
-    private var values: [Value] = []
-
-    init(_ db: SQLiteDatabase, _ table: String, columns: Int, batch: Int = 64) throws {
-        self.db = db
-        self.table = table
-        self.columns = columns
-        self.batch = batch
-        full = try db.prepare(BatchedInsert.sql(table, columns: columns, rows: batch))
-        values.reserveCapacity(columns * batch)
-    }
-
-    static func sql(_ table: String, columns: Int, rows: Int) -> String {
-        let row = "(" + Array(repeating: "?", count: columns).joined(separator: ",") + ")"
-        return "INSERT INTO \(table) VALUES " + Array(repeating: row, count: rows).joined(separator: ",")
-    }
-
-    @inline(__always) func append(_ v: Value) { values.append(v) }
-
-    /// Ends a row (all `columns` values appended); runs the batch when it is full.
-    @inline(__always) func endRow() throws {
-        if values.count == columns * batch { try run(full) }
-    }
-
-    /// Inserts the rows of a partial batch.
-    func flush() throws {
-        guard !values.isEmpty else { return }
-        precondition(values.count % columns == 0, "incomplete row for \(table)")
-        try run(try db.prepare(BatchedInsert.sql(table, columns: columns, rows: values.count / columns)))
-    }
-
-    private func run(_ stmt: SQLiteStatement) throws {
-        for (i, v) in values.enumerated() {
-            let p = Int32(i + 1)
-            switch v {
-            case .int(let n): stmt.bind(p, n)
-            case .text(let s): stmt.bind(p, s)
-            case .digest(let d): stmt.bind(p, d)
-            case .null: stmt.bind(p, nil as Int?)
-            }
-        }
-        try stmt.insert()
-        values.removeAll(keepingCapacity: true)
-    }
+/// The chunks of one manifest entry as `ManifestWriter.add(_:chunks:locate:)` takes them: none
+/// (directories, symlinks, empty files), already located, or digests (with raw sizes) to locate then.
+public enum ManifestChunks: Sendable {
+    case none
+    case located([ChunkRef])
+    case digests([(Digest, Int)])
 }
 
 extension ManifestMetadata {
@@ -205,27 +281,29 @@ extension ManifestMetadata {
 
 public enum ManifestError: Error, CustomStringConvertible {
     case malformed(String)
+    /// Creating or writing a manifest file failed.
+    case io(String)
     public var description: String {
-        switch self { case .malformed(let m): "malformed manifest: \(m)" }
+        switch self {
+        case .malformed(let m): "malformed manifest: \(m)"
+        case .io(let m): "manifest file: \(m)"
+        }
     }
 }
 
 extension ManifestWriter {
-    /// Builds a complete manifest in a scratch file under `directory` and returns its bytes
-    /// (the file is removed). Blocking: call from the I/O pool.
-    public static func encode(tree: [(FileRecord, [ChunkRef])], metadata: ManifestMetadata, directory: URL) throws -> [UInt8] {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let tmp = directory.appendingPathComponent("build-\(UUID().uuidString).sqlite").path
-        defer { unlink(tmp) }
-        return try write(tree: tree, metadata: metadata, path: tmp)
+    /// Builds a complete manifest in memory and returns its bytes.
+    public static func encode(tree: [(FileRecord, [ChunkRef])], metadata: ManifestMetadata) throws -> [UInt8] {
+        let w = ManifestWriter(expectedFiles: tree.count, expectedChunks: tree.reduce(0) { $0 + $1.1.count })
+        for (r, c) in tree { try w.add(r, chunks: c) }
+        return try w.finish(metadata)
     }
 
-    /// Builds a complete manifest at `path` (which must not exist; its directory must) and returns its
-    /// bytes; the file stays, so a caller can rename it into a cache. Blocking: call from the I/O pool.
+    /// Builds a complete manifest, writes it to `path` (which must not exist; its directory must) and
+    /// returns its bytes; the file stays, so a caller can rename it into a cache. Blocking: call from the I/O pool.
     public static func write(tree: [(FileRecord, [ChunkRef])], metadata: ManifestMetadata, path: String) throws -> [UInt8] {
-        let w = try ManifestWriter(path: path)
-        for (r, c) in tree { try w.add(r, chunks: c) }
-        try w.finish(metadata)
-        return Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        let bytes = try encode(tree: tree, metadata: metadata)
+        try createFile(path, bytes)
+        return bytes
     }
 }

@@ -19,25 +19,34 @@ struct MediaLayout {
         return path.split(separator: "/", maxSplits: 1).first.map(String.init) ?? path
     }
 
-    func summary(tree: [FileRecord], failed: Set<String>, carried: Set<String>, previous: Manifest?) -> [PublishReport.MediaType] {
+    func summary(tree: some Sequence<FileRecord>, failed: Set<String>, carried: Set<String>, previous: Manifest?) -> [PublishReport.MediaType] {
         guard isReadTheDocs else {
-            let files = tree.filter { $0.kind == .file }
-            return [.init(name: ".", status: failed.isEmpty ? .published : .failed, files: files.count, bytes: files.reduce(0) { $0 + $1.size })]
+            var files = 0, bytes = 0
+            for r in tree where r.kind == .file { files += 1; bytes += r.size }
+            return [.init(name: ".", status: failed.isEmpty ? .published : .failed, files: files, bytes: bytes)]
         }
         var names = groups.union(failed)
         // Which media types the previous build had: one indexed lookup each, not a scan of its files.
         if let previous {
             for m in Publisher.mediaTypes where ((try? previous.file(at: m)) ?? nil) != nil { names.insert(m) }
         }
-        // Files and bytes per media type, in one pass over the tree.
+        // Files and bytes per media type, in one pass over the tree (in path order, so a media type's
+        // files come in one run: one lookup per run, not per file).
         var totals: [String: (files: Int, bytes: Int)] = [:]
+        var run: (name: Substring, files: Int, bytes: Int)? = nil
+        func flush() {
+            guard let r = run, names.contains(String(r.name)) else { return }
+            totals[String(r.name), default: (0, 0)].files += r.files
+            totals[String(r.name), default: (0, 0)].bytes += r.bytes
+        }
         for r in tree where r.kind == .file {
             guard let slash = r.path.utf8.firstIndex(of: UInt8(ascii: "/")) else { continue }
-            let name = String(r.path[..<slash])
-            guard names.contains(name) else { continue }
-            totals[name, default: (0, 0)].files += 1
-            totals[name, default: (0, 0)].bytes += r.size
+            let name = r.path[..<slash]
+            if run?.name != name { flush(); run = (name, 0, 0) }
+            run!.files += 1
+            run!.bytes += r.size
         }
+        flush()
         return names.sorted().map { name in
             let status: PublishReport.MediaStatus =
                 carried.contains(name) ? .keptPrevious :

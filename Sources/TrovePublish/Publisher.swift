@@ -182,9 +182,9 @@ public struct Publisher: Sendable {
 
         phase("chunk+upload")
         // 6. Assemble the new tree: this build's entries for healthy groups, the previous build's for failed ones.
-        // Chunk locations are resolved only once the tree is known to differ from the live build: an
-        // unchanged republish needs just the records for its tree digest.
-        var tree: [(FileRecord, AssembledChunks)] = []
+        // Chunk locations are resolved only as the manifest is written, once the tree is known to differ
+        // from the live build: an unchanged republish needs just the records for its tree digest.
+        var tree: [(FileRecord, ManifestChunks)] = []
         tree.reserveCapacity(entries.count)
         // `files` is `entries` filtered in order, so outcomes are consumed in step.
         var nextFile = 0
@@ -205,7 +205,7 @@ public struct Publisher: Sendable {
             case .file:
                 guard case .stored(let digest, let size, let chunks)? = outcome else { continue }
                 tree.append((FileRecord(path: e.path, kind: .file, size: size, mode: e.mode,
-                                        contentType: ContentTypes.forPath(e.path), digest: digest, linkTarget: nil), .new(chunks)))
+                                        contentType: ContentTypes.forPath(e.path), digest: digest, linkTarget: nil), .digests(chunks)))
                 report.files += 1
                 report.logicalBytes += size
             }
@@ -214,12 +214,12 @@ public struct Publisher: Sendable {
         for g in failedGroups.sorted() {
             if layout.isReadTheDocs, let previous, let kept = try? previous.list(under: g), !kept.isEmpty || (try? previous.file(at: g)) != nil {
                 if let top = try previous.file(at: g) { tree.append((top, .none)) }
-                for r in kept { tree.append((r, r.kind == EntryKind.file ? .resolved(try previous.chunks(of: r)) : .none)) }
+                for r in kept { tree.append((r, r.kind == EntryKind.file ? .located(try previous.chunks(of: r)) : .none)) }
                 carried.append(g)
             }
         }
         tree.sort { $0.0.path.utf8.lexicographicallyPrecedes($1.0.path.utf8) }
-        report.mediaTypes = layout.summary(tree: tree.map(\.0), failed: failedGroups, carried: Set(carried), previous: previous)
+        report.mediaTypes = layout.summary(tree: tree.lazy.map(\.0), failed: failedGroups, carried: Set(carried), previous: previous)
 
         // 7. Nothing healthy to publish: switch nothing.
         let healthy = layout.groups.subtracting(failedGroups)
@@ -232,8 +232,9 @@ public struct Publisher: Sendable {
         }
 
         phase("assemble")
-        // 8. Write the manifest, store it, switch the ref.
-        let treeDigest = TreeDigest.compute(tree.map(\.0))
+        // 8. Write the manifest, store it, switch the ref. With a previous build the tree digest comes
+        // first (an unchanged tree writes nothing); without one it is computed alongside the manifest.
+        let treeDigest = previous == nil ? nil : TreeDigest.compute(tree.lazy.map(\.0))
         if let previous, previous.metadata.treeDigest == treeDigest, carried.isEmpty {
             try await uploadsDone()
             report.unchanged = true
@@ -242,28 +243,22 @@ public struct Publisher: Sendable {
             report.seconds = (ContinuousClock.now - clock).seconds
             return report
         }
-        func location(_ d: Digest) throws -> ChunkLocation {
-            guard let l = index.lookup(d) ?? newLocations[d] else {
-                throw RepositoryError.corrupt("chunk \(d.hex) was neither found nor stored")
-            }
-            return l
-        }
         let buildTime = ISO8601DateFormatter().string(from: options.buildTime ?? Date())
         var meta = ManifestMetadata(project: project, version: version, buildTime: buildTime, toolVersion: options.toolVersion,
                                     chunker: options.chunker, dictionary: dictionary?.digest)
         meta.carriedOver = carried
         meta.treeDigest = treeDigest
-        // Built while the last packs upload; stored only once every pack is durable.
+        // Built while the last packs upload (new chunks located as it is written); stored only once
+        // every pack is durable.
         let prepared: PreparedManifest
         do {
-            let resolved: [(FileRecord, [ChunkRef])] = try tree.map { record, chunks in
-                switch chunks {
-                case .none: (record, [])
-                case .resolved(let refs): (record, refs)
-                case .new(let list): (record, try list.map { ChunkRef(digest: $0.0, location: try location($0.0)) })
+            prepared = try await repository.prepareManifest(entries: tree, metadata: meta, treeDigest: treeDigest == nil) {
+                [index] d in
+                guard let l = index.lookup(d) ?? newLocations[d] else {
+                    throw RepositoryError.corrupt("chunk \(d.hex) was neither found nor stored")
                 }
+                return l
             }
-            prepared = try await repository.prepareManifest(tree: resolved, metadata: meta)
         } catch {
             _ = try? await uploader.finish()
             await journal.flush()
@@ -292,14 +287,6 @@ public struct Publisher: Sendable {
         report.seconds = (ContinuousClock.now - clock).seconds
         return report
     }
-}
-
-/// The chunks of one assembled tree entry: none (directories, symlinks), this run's (digest and raw
-/// size, located once the manifest is written) or the previous build's, already located.
-enum AssembledChunks {
-    case none
-    case new([(Digest, Int)])
-    case resolved([ChunkRef])
 }
 
 extension Duration {

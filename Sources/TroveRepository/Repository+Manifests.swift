@@ -24,15 +24,60 @@ extension Repository {
     /// names are still being written, and store it once they are durable. Follow with `storeManifest(_:)`
     /// or `discard(_:)`.
     public func prepareManifest(tree: [(FileRecord, [ChunkRef])], metadata: ManifestMetadata) async throws -> PreparedManifest {
+        try await prepareManifest(entries: tree.map { ($0.0, .located($0.1)) }, metadata: metadata) { d in
+            throw RepositoryError.corrupt("chunk \(d.hex) has no location")
+        }
+    }
+
+    /// `prepareManifest(tree:metadata:)` for entries (in path order) whose new chunks are located by
+    /// `locate` as the manifest is written. With `treeDigest`, `metadata.treeDigest` is computed from the
+    /// entries meanwhile, on another core.
+    ///
+    /// On dedicated threads, never the blocking-I/O pool (where the last packs may be fsyncing): one lays
+    /// out the pages (`ManifestWriter`) while another computes the tree digest; then one compresses
+    /// while the other hashes the SQLite bytes and writes them to the cache directory.
+    public func prepareManifest(entries: [(FileRecord, ManifestChunks)], metadata: ManifestMetadata, treeDigest: Bool = false,
+                                locate: @escaping @Sendable (Digest) throws -> ChunkLocation) async throws -> PreparedManifest {
         // Built where the cache keeps manifests, then renamed into the cache under its digest once
         // stored: one file written, not a scratch file plus a copy.
         let dir = cacheDirectory.appendingPathComponent("manifests").path
         let scratch = dir + "/build-\(UUID().uuidString).sqlite"
-        return try await BlockingIO.run {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return try await DedicatedThread.run {
+            let records = treeDigest ? DedicatedThread.Fork { TreeDigest.compute(entries.lazy.map(\.0)) } : nil
+            var chunks = 0
+            for e in entries {
+                switch e.1 {
+                case .none: break
+                case .located(let refs): chunks += refs.count
+                case .digests(let list): chunks += list.count
+                }
+            }
+            let writer = ManifestWriter(expectedFiles: entries.count, expectedChunks: chunks)
+            var meta = metadata
+            let bytes: [UInt8]
             do {
-                let bytes = try ManifestWriter.write(tree: tree, metadata: metadata, path: scratch)
-                return PreparedManifest(digest: Digest.sha256(bytes), object: try ManifestCodec.encode(bytes), scratch: scratch)
+                for (record, chunks) in entries { try writer.add(record, chunks: chunks, locate: locate) }
+                if let records { meta.treeDigest = try records.join() }
+                bytes = try writer.finish(meta)
+            } catch {
+                _ = try? records?.join()
+                throw error
+            }
+            let cached = DedicatedThread.Fork { () throws -> Digest in
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                try ManifestWriter.createFile(scratch, bytes)
+                return Digest.sha256(bytes)
+            }
+            let object: [UInt8]
+            do {
+                object = try ManifestCodec.encode(bytes)
+            } catch {
+                _ = try? cached.join()
+                unlink(scratch)
+                throw error
+            }
+            do {
+                return PreparedManifest(digest: try cached.join(), object: object, scratch: scratch)
             } catch {
                 unlink(scratch)
                 throw error

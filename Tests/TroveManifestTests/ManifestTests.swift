@@ -33,7 +33,7 @@ import TroveManifest
     @Test func writeAndReadBack() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let bytes = try ManifestWriter.encode(tree: sampleTree(), metadata: meta(), directory: dir)
+        let bytes = try ManifestWriter.encode(tree: sampleTree(), metadata: meta())
         let path = dir.appendingPathComponent("m.sqlite").path
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         let m = try Manifest(path: path, digest: Digest.sha256(bytes))
@@ -56,12 +56,12 @@ import TroveManifest
     @Test func deterministicBytes() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let a = try ManifestWriter.encode(tree: sampleTree(), metadata: meta(), directory: dir)
-        let b = try ManifestWriter.encode(tree: sampleTree(), metadata: meta(), directory: dir)
+        let a = try ManifestWriter.encode(tree: sampleTree(), metadata: meta())
+        let b = try ManifestWriter.encode(tree: sampleTree(), metadata: meta())
         #expect(a == b)
         var other = meta()
         other.buildTime = "2026-01-02T00:00:00Z"
-        #expect(try ManifestWriter.encode(tree: sampleTree(), metadata: other, directory: dir) != a)
+        #expect(try ManifestWriter.encode(tree: sampleTree(), metadata: other) != a)
     }
 
     /// A tree with more rows than one multi-row insert batch in every table (files, chunks, packs,
@@ -86,8 +86,8 @@ import TroveManifest
         }
         var meta = meta()
         meta.treeDigest = TreeDigest.compute(tree.map(\.0))
-        let bytes = try ManifestWriter.encode(tree: tree, metadata: meta, directory: dir)
-        #expect(try ManifestWriter.encode(tree: tree, metadata: meta, directory: dir) == bytes)
+        let bytes = try ManifestWriter.encode(tree: tree, metadata: meta)
+        #expect(try ManifestWriter.encode(tree: tree, metadata: meta) == bytes)
         let path = dir.appendingPathComponent("m.sqlite").path
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         let m = try Manifest(path: path, digest: Digest.sha256(bytes))
@@ -111,7 +111,7 @@ import TroveManifest
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("m.sqlite").path
-        try Data(try ManifestWriter.encode(tree: sampleTree(), metadata: meta(), directory: dir)).write(to: URL(fileURLWithPath: path))
+        try Data(try ManifestWriter.encode(tree: sampleTree(), metadata: meta())).write(to: URL(fileURLWithPath: path))
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
         p.arguments = [path, "SELECT path, size FROM file_list WHERE kind = 'file'; SELECT count(*) FROM chunk_list;"]
@@ -130,7 +130,7 @@ import TroveManifest
         var m = meta()
         m.formatVersion = 99
         let path = dir.appendingPathComponent("m.sqlite").path
-        try Data(try ManifestWriter.encode(tree: sampleTree(), metadata: m, directory: dir)).write(to: URL(fileURLWithPath: path))
+        try Data(try ManifestWriter.encode(tree: sampleTree(), metadata: m)).write(to: URL(fileURLWithPath: path))
         #expect(throws: ManifestError.self) { try Manifest(path: path, digest: Digest.sha256([0])) }
         let junk = dir.appendingPathComponent("junk.sqlite").path
         try Data("not a database at all, just text".utf8).write(to: URL(fileURLWithPath: junk))
@@ -142,6 +142,12 @@ import TroveManifest
         #expect(ContentTypes.forPath("a/b.WOFF2") == "font/woff2")
         #expect(ContentTypes.forPath("Makefile") == "application/octet-stream")
         #expect(ContentTypes.forPath(".hidden") == "application/octet-stream")
+        #expect(ContentTypes.forPath("a/.hidden") == "application/octet-stream")
+        #expect(ContentTypes.forPath("a.css/Makefile") == "application/octet-stream")
+        #expect(ContentTypes.forPath("a/b.") == "application/octet-stream")
+        #expect(ContentTypes.forPath("a/b.tar.GZ") == "application/gzip")
+        #expect(ContentTypes.forPath("ü/b.Ü.html") == "text/html; charset=utf-8")
+        #expect(ContentTypes.forPath("a/b.ÜNKNOWN") == "application/octet-stream")
     }
 }
 
@@ -149,7 +155,7 @@ import TroveManifest
     @Test func roundTripAndVerification() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trove-mc-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let sqlite = try ManifestWriter.encode(tree: ManifestTests().sampleTree(), metadata: ManifestTests().meta(), directory: dir)
+        let sqlite = try ManifestWriter.encode(tree: ManifestTests().sampleTree(), metadata: ManifestTests().meta())
         let digest = Digest.sha256(sqlite)
         let object = try ManifestCodec.encode(sqlite)
         #expect(object.count < sqlite.count / 2)
@@ -160,5 +166,30 @@ import TroveManifest
         flipped[flipped.count / 2] ^= 0x40
         #expect(throws: ManifestError.self) { try ManifestCodec.decode(flipped, digest: nil, name: "m") } // frame checksum
         #expect(throws: ManifestError.self) { try ManifestCodec.decode(Array("garbage".utf8), digest: nil, name: "m") }
+    }
+}
+
+@Suite struct TreeDigestTests {
+    /// The tree digest is compared with digests recorded in earlier manifests (an unchanged republish
+    /// writes nothing): however it is hashed, it stays SHA-256 over the same per-entry lines.
+    @Test func sameLinesAsEver() {
+        var records: [FileRecord] = []
+        for i in 0..<3_000 { // more than one 64 KiB hashing buffer
+            records.append(FileRecord(path: "html/dir\(i % 17)/page-\(i)-ü.html", kind: i % 9 == 0 ? .symlink : .file, size: i * 1_000_003,
+                                      mode: 0o644, contentType: nil, digest: i % 9 == 0 ? nil : Digest.sha256(Array("f\(i)".utf8)),
+                                      linkTarget: i % 9 == 0 ? "target-\(i)" : nil))
+        }
+        var h = SHA256Hasher()
+        for r in records {
+            var line: [UInt8] = Array(r.path.utf8) + [0] + Array(r.kind.rawValue.utf8) + [0]
+            withUnsafeBytes(of: UInt64(r.size).littleEndian) { line += $0 }
+            withUnsafeBytes(of: UInt32(r.mode).littleEndian) { line += $0 }
+            if let d = r.digest { line += d.bytes }
+            line += Array((r.linkTarget ?? "").utf8) + [0]
+            h.update(line)
+        }
+        let want = h.finalize()
+        #expect(TreeDigest.compute(records) == want)
+        #expect(TreeDigest.compute([FileRecord]()) == Digest.sha256([UInt8]()))
     }
 }
