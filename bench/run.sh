@@ -13,7 +13,7 @@ CORPUS=${1:-${CORPUS:-/work/corpus}}
 OUT=bench/out
 mkdir -p "$OUT"
 [ -d "$CORPUS/build1" ] || bench/corpus/make-corpus.sh "$CORPUS"
-make -s bench-tools >/dev/null
+make -s bench-tools >/dev/null 2>&1 || make bench-tools
 TROVE=$PWD/.build/release/trove
 BENCH=$PWD/.build/release/trove-bench
 WORK=$(mktemp -d /tmp/trove-bench.XXXXXX)

@@ -131,9 +131,10 @@ public struct Publisher: Sendable {
         progress.filesTotal.store(files.count, ordering: .relaxed)
         progress.bytesTotal.store(files.reduce(0) { $0 + $1.size }, ordering: .relaxed)
         let journal = try PublishJournalWriter(store: repository.store, project: project, version: version, tool: options.toolVersion)
-        // Sized for a first publish (every chunk new); unused capacity costs address space, not memory.
+        // Sized for a first publish (every chunk new; small files and zip members make chunks smaller than
+        // the average: build1's 80 MB cut into 13k, not 10k); unused capacity costs address space, not memory.
         let uploader = PackUploader(store: repository.store, targetSize: options.packSize, maxInFlight: options.uploads, journal: journal,
-                                    expectedChunks: progress.bytesTotal.load(ordering: .relaxed) / options.chunker.avgSize)
+                                    expectedChunks: files.count + 2 * progress.bytesTotal.load(ordering: .relaxed) / options.chunker.avgSize)
         let workers = PublishWorkers(root: root, files: files, index: index, chunker: FastCDC(options.chunker),
                                      dictionary: pending, train: train, uploader: uploader, progress: progress, zipAware: options.zipAware)
         let outcomes: [FileOutcome], stats: WorkerStats
