@@ -6,7 +6,7 @@ import TroveGC
 struct VerifyCommand: TroveSubcommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Check that every blob reachable from live versions exists (--deep: and decodes to its digest).",
+        abstract: "Check that every blob reachable from live versions exists (--deep: decodes to its digest; manifests pass SQLite's integrity check).",
         discussion: "Exits 1 naming every missing or corrupt object and the versions that use it.")
 
     @OptionGroup var global: GlobalOptions

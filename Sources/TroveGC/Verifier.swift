@@ -5,8 +5,8 @@ import TroveRepository
 import TroveStorage
 
 /// `trove verify [--deep]`: every blob reachable from live versions (current builds, kept history,
-/// pinned aliases) exists; deep, every manifest, pack and dictionary hashes to its name and every
-/// live chunk decodes to its digest.
+/// pinned aliases) exists; deep, every manifest, pack and dictionary hashes to its name, every
+/// manifest passes SQLite's integrity check and every live chunk decodes to its digest.
 public struct Verifier: Sendable {
     public let repository: Repository
     public var deep: Bool
@@ -98,6 +98,15 @@ public struct Verifier: Sendable {
                 report.problems.append(Problem(kind: .corrupt, object: key.rawValue, detail: "\(error)", usedBy: label)); continue
             }
             report.manifests += 1
+            if deep {
+                let problems: [String]
+                do { problems = try m.integrityProblems() } catch { problems = ["\(error)"] }
+                if !problems.isEmpty {
+                    report.problems.append(Problem(kind: .corrupt, object: key.rawValue,
+                                                   detail: "SQLite integrity check: \(problems.prefix(3).joined(separator: "; "))", usedBy: label))
+                    continue
+                }
+            }
             let summary = try cache.summary(d) ?? {
                 let s = try ManifestSummary(manifest: m)
                 cache.store(s, for: d)

@@ -32,6 +32,20 @@ public final class Manifest: @unchecked Sendable {
         children = try db.prepare("SELECT id, path, kind, size, mode, content_type, digest, link_target FROM files WHERE path > ? AND path < ? ORDER BY path")
     }
 
+    /// What SQLite's `PRAGMA integrity_check` finds wrong with the file (empty when sound). Manifests
+    /// are laid out by Trove's own writer (`SQLiteFileBuilder`), so `trove verify --deep` asks SQLite.
+    public func integrityProblems() throws -> [String] {
+        try lock.withLock {
+            let check = try db.prepare("PRAGMA integrity_check")
+            var problems: [String] = []
+            while try check.step() {
+                let line = check.string(0)
+                if line != "ok" { problems.append(line) }
+            }
+            return problems
+        }
+    }
+
     /// The record for one logical path, or nil.
     public func file(at path: String) throws -> FileRecord? {
         try lock.withLock {

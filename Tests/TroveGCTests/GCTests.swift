@@ -170,6 +170,36 @@ import TroveStorage
         await #expect(throws: GCError.self) { try await GarbageCollector(repository: repo, options: gcOptions()).run() }
     }
 
+    /// Trove lays out manifest files itself, so deep verify also asks SQLite whether each one is sound:
+    /// a manifest whose b-tree is damaged (as a writer bug would leave it) is named even though it
+    /// hashes to its name and opens.
+    @Test func deepVerifyRunsSQLitesIntegrityCheckOnManifests() async throws {
+        let store = MemoryBlobStore()
+        let repo = repository(store)
+        let a = try await publish(repo, "p", "a", Self.treeA)
+        let good = try #require(Digest(hex: a.manifest!))
+        var sqlite = try ManifestCodec.decode(try await store.get(StoreLayout.manifest(good)), digest: good, name: "m")
+        let path = tempDir("integrity").appendingPathComponent("m.sqlite").path
+        try Data(sqlite).write(to: URL(fileURLWithPath: path))
+        let db = try SQLiteDatabase(path: path, mode: .readOnly)
+        let q = try db.prepare("SELECT rootpage FROM sqlite_schema WHERE name = 'file_chunks'")
+        #expect(try q.step())
+        let root = q.int(0)
+        #expect(root > 1)
+        // The root page claims 64 more cells than it holds.
+        sqlite[(root - 1) * 4096 + 3] &+= 64
+        let bad = Digest.sha256(sqlite)
+        try await store.put(StoreLayout.manifest(bad), try ManifestCodec.encode(sqlite))
+        _ = try await repo.switchVersion("p", "a", to: bad, published: ISO8601DateFormatter().string(from: Date()))
+
+        #expect(try await repo.manifest(bad).metadata.project == "p") // it opens and reads
+        let deep = try await Verifier(repository: repo, deep: true).run()
+        let problem = try #require(deep.problems.first { $0.object.contains(bad.hex) })
+        #expect(problem.kind == .corrupt && problem.detail.contains("SQLite integrity check"), "\(problem)")
+        #expect(problem.usedBy == ["p/a"])
+        #expect(!deep.problems.contains { $0.object.contains(good.hex) })
+    }
+
     @Test func onlyOneGCAtATime() async throws {
         let store = MemoryBlobStore()
         let lock = try await GCLock.acquire(store, ttl: .seconds(60))
