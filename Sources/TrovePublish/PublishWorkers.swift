@@ -80,24 +80,6 @@ final class PendingDictionary: Sendable {
     }
 }
 
-/// Runs async work from a dedicated thread (a publish worker, never the cooperative pool), blocking it until done.
-func awaitFromThread<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) throws -> T {
-    let outcome = ThreadAwait<T>()
-    Task {
-        let r: Result<T, any Error>
-        do { r = .success(try await operation()) } catch { r = .failure(error) }
-        outcome.result.withLock { $0 = r }
-        outcome.done.signal()
-    }
-    outcome.done.wait()
-    return try outcome.result.withLock { $0! }.get()
-}
-
-private final class ThreadAwait<T: Sendable>: Sendable {
-    let result = Mutex<Result<T, any Error>?>(nil)
-    let done = DispatchSemaphore(value: 0)
-}
-
 /// One worker's new chunks held back for compression while the dictionary is being trained.
 struct DeferredChunks {
     var bytes: [UInt8] = []

@@ -118,7 +118,7 @@ public struct Publisher: Sendable {
             let textFiles = entries.filter { $0.kind == .file }
             train = { [repository, chunker = options.chunker] in
                 guard let trained = try DictionaryTrainer.train(root: root, files: textFiles, chunker: chunker) else { return nil }
-                try awaitFromThread { try await repository.storeDictionary(trained) }
+                try DedicatedThread.await { try await repository.storeDictionary(trained) }
                 return trained
             }
         } else {
