@@ -33,5 +33,5 @@ run "gc --compact-below 0.999 (warm)" gc --grace 1h --keep-builds 3 --keep-withi
 run "gc after compaction (warm)" gc --grace 1h --keep-builds 3 --keep-within 0s
 run "verify --deep" verify --deep
 for f in "gc (warm summaries)" "gc --keep-builds 3 (cold cache)" "gc --compact-below 0.999 (warm)" "gc after compaction (warm)" "verify --deep"; do
-    echo "== $f"; grep -vE "requests|dictionaries" "$work/$f.out"
+    echo "== $f"; grep -vE "requests|dictionaries" "$work/$f.out" || true
 done
