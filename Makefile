@@ -9,7 +9,7 @@ PY_PKGS  := moto[server] boto3 werkzeug flask
 .PHONY: all deps pydeps build release bench-tools demo test bench clean
 
 # Release binaries link the Swift runtime and Foundation statically: one self-contained file to copy
-# onto a build server (it needs glibc, OpenSSL, zstd and SQLite; libcurl only for S3 stores), and a
+# onto a build server (it needs glibc, libstdc++, OpenSSL, zstd and SQLite; libcurl only for S3), and a
 # process that starts in about half the time (docs/benchmarks.md). Every script builds release
 # binaries through these targets, because a build without the flag rebuilds everything. The link
 # prints one warning about `mktemp` from the toolchain's own static Foundation, not from Trove.
