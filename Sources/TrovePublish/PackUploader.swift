@@ -79,7 +79,8 @@ final class PackUploader: @unchecked Sendable {
     }
 
     /// Uploads one pack and journals it; the first failure is kept. Its storage then goes back to the
-    /// spares (only the store held another reference, and it has returned).
+    /// spares. (A store that keeps the array, like the in-memory one, keeps it intact: emptying a
+    /// shared array gives this side fresh storage.)
     private func put(_ upload: Upload) async {
         let size = upload.bytes.count
         do {
