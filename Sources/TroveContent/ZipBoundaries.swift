@@ -46,16 +46,7 @@ public enum ZipBoundaries {
 
     /// Cuts of the file open at `fd` (read with pread, so the file offset does not move).
     public static func cuts(fd: Int32, fileSize: Int) -> [Int]? {
-        cuts(fileSize: fileSize) { offset, into in
-            var done = 0
-            while done < into.count {
-                let n = pread(fd, into.baseAddress! + done, into.count - done, off_t(offset + done))
-                if n < 0 { if errno == EINTR { continue }; return nil }
-                if n == 0 { break }
-                done += n
-            }
-            return done
-        }
+        cuts(fileSize: fileSize) { offset, into in try? FileIO.readFull(fd, into: into, at: offset) }
     }
 
     /// Cuts of an archive held in memory.

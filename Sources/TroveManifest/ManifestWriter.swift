@@ -58,16 +58,8 @@ public final class ManifestWriter {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ManifestError.io("cannot create \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        var done = 0
-        try bytes.withUnsafeBytes { b in
-            while done < b.count {
-                let n = posixWrite(fd, b.baseAddress! + done, b.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw ManifestError.io("cannot write \(path): \(String(cString: strerror(errno)))")
-                }
-                done += n
-            }
+        do { try bytes.withUnsafeBytes { b in try FileIO.writeAll(fd, b) } } catch {
+            throw ManifestError.io("cannot write \(path): \(error)")
         }
     }
 }
@@ -223,9 +215,6 @@ struct ManifestLayout {
         return file.finish(schema: schema)
     }
 }
-
-/// `write(2)`, callable where a method named `write` is in scope.
-private func posixWrite(_ fd: Int32, _ p: UnsafeRawPointer, _ n: Int) -> Int { write(fd, p, n) }
 
 /// The chunks of one manifest entry as `ManifestWriter.add(_:chunks:locate:)` takes them: none
 /// (directories, symlinks, empty files), already located, or digests (with raw sizes) to locate then.

@@ -57,13 +57,6 @@ enum DictionaryTrainer {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return 0 }
         defer { close(fd) }
-        var n = 0
-        while n < buffer.count {
-            let r = read(fd, buffer.baseAddress! + n, buffer.count - n)
-            if r < 0 && errno == EINTR { continue }
-            if r <= 0 { break }
-            n += r
-        }
-        return n
+        return (try? FileIO.readFull(fd, into: buffer)) ?? 0
     }
 }

@@ -295,16 +295,14 @@ final class PublishWorkers: @unchecked Sendable {
                     end -= start
                     start = 0
                 }
-                while end < buffer.count {
-                    let n = read(fd, base + end, buffer.count - end)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        return .failed(PathError(path: f.path, reason: "read error: \(String(cString: strerror(errno)))"))
-                    }
-                    if n == 0 { eof = true; break }
-                    end += n
-                    progress.bytesDone.add(n, ordering: .relaxed)
+                let want = buffer.count - end
+                let n: Int
+                do { n = try FileIO.readFull(fd, into: UnsafeMutableRawBufferPointer(start: base + end, count: want)) } catch {
+                    return .failed(PathError(path: f.path, reason: "read error: \(error)"))
                 }
+                end += n
+                progress.bytesDone.add(n, ordering: .relaxed)
+                if n < want { eof = true }
             }
             if start == end { break }
             if zipAware && total == 0 && forced == nil && ZipBoundaries.looksLikeZip(UnsafeRawBufferPointer(start: base, count: end)) {

@@ -73,13 +73,8 @@ public struct Exporter: Sendable {
         var written = 0
         let flush: @Sendable ([UInt8]) async throws -> Void = { buf in
             try await BlockingIO.run {
-                try buf.withUnsafeBytes { b in
-                    var done = 0
-                    while done < b.count {
-                        let n = write(fd, b.baseAddress! + done, b.count - done)
-                        if n < 0 { if errno == EINTR { continue }; throw ExportError.io(path, String(cString: strerror(errno))) }
-                        done += n
-                    }
+                do { try buf.withUnsafeBytes { b in try FileIO.writeAll(fd, b) } } catch {
+                    throw ExportError.io(path, "\(error)")
                 }
             }
         }

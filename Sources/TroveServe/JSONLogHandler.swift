@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import TroveContent
 
 /// One JSON object per line: `{"ts":…,"level":…,"label":…,"msg":…, <metadata>…}`, for the access log
 /// and the server's own messages. Metadata is stored as given and only rendered when a line is written
@@ -259,12 +260,7 @@ final class LogSink: Sendable {
     }
 
     private func write(_ bytes: [UInt8]) {
-        var rest = bytes[...]
-        while !rest.isEmpty {
-            let n = rest.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if errno == EINTR { continue }; return }
-            rest = rest.dropFirst(n)
-        }
+        _ = try? bytes.withUnsafeBytes { b in try FileIO.writeAll(fd, b) }
     }
 }
 

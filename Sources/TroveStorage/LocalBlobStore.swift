@@ -1,4 +1,5 @@
 import Foundation
+import TroveContent
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -65,18 +66,11 @@ public final class LocalBlobStore: BlobStore {
                 length = min(size - offset, range.length ?? Int.max)
             }
             var out = [UInt8](repeating: 0, count: length)
-            var done = 0
-            try out.withUnsafeMutableBytes { buf in
-                while done < length {
-                    let n = pread(fd, buf.baseAddress! + done, length - done, off_t(offset + done))
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw BlobStoreError.transient("read error on \(key): \(String(cString: strerror(errno)))")
-                    }
-                    if n == 0 { throw BlobStoreError.transient("\(key) shrank while reading") }
-                    done += n
-                }
+            let done: Int
+            do { done = try out.withUnsafeMutableBytes { b in try FileIO.readFull(fd, into: b, at: offset) } } catch {
+                throw BlobStoreError.transient("read error on \(key): \(error)")
             }
+            if done < length { throw BlobStoreError.transient("\(key) shrank while reading") }
             return out
         }
     }
@@ -137,13 +131,8 @@ public final class LocalBlobStore: BlobStore {
         defer { if !ok { unlink(tmp) } }
         do {
             defer { close(fd) }
-            var done = 0
-            try bytes.withUnsafeBytes { buf in
-                while done < buf.count {
-                    let n = write(fd, buf.baseAddress! + done, buf.count - done)
-                    if n < 0 { if errno == EINTR { continue }; throw BlobStoreError.transient("write failed: \(String(cString: strerror(errno)))") }
-                    done += n
-                }
+            do { try bytes.withUnsafeBytes { b in try FileIO.writeAll(fd, b) } } catch {
+                throw BlobStoreError.transient("write failed: \(error)")
             }
             guard fsync(fd) == 0 else { throw BlobStoreError.transient("fsync failed: \(String(cString: strerror(errno)))") }
         }
