@@ -76,11 +76,11 @@ public struct S3BlobStore: BlobStore {
         return etag
     }
 
-    public func get(_ key: ObjectKey, range: ByteRange?) async throws -> [UInt8] {
+    public func read(_ key: ObjectKey, range: ByteRange?) async throws -> Blob {
         if let range, range.length == 0 {
             guard let info = try await head(key) else { throw BlobStoreError.notFound(key) }
             if range.offset >= info.size { throw BlobStoreError.invalidRange(key, range) }
-            return []
+            return Blob(bytes: [], etag: info.etag)
         }
         var headers: [(name: String, value: String)] = []
         if let range {
@@ -90,18 +90,19 @@ public struct S3BlobStore: BlobStore {
             headers.append(("x-amz-checksum-mode", "ENABLED"))
         }
         let r = try await send("GET", object: key, headers: headers)
+        let etag = r.header("ETag") ?? ""
         switch r.status {
         case 200:
             if let range {
                 // The server ignored the Range header: cut the range out here.
                 guard range.offset < r.body.count else { throw BlobStoreError.invalidRange(key, range) }
                 let end = range.length.map { min(r.body.count, range.offset + $0) } ?? r.body.count
-                return Array(r.body[range.offset..<end])
+                return Blob(bytes: Array(r.body[range.offset..<end]), etag: etag)
             }
             try verify(r, key: key)
-            return r.body
+            return Blob(bytes: r.body, etag: etag)
         case 206:
-            return r.body
+            return Blob(bytes: r.body, etag: etag)
         default:
             throw S3ErrorMapping.map(status: r.status, body: r.body, operation: "get", key: key, range: range, configuration: configuration)
         }

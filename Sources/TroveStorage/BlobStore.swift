@@ -15,9 +15,10 @@ public protocol BlobStore: Sendable {
     @discardableResult
     func put(_ key: ObjectKey, _ bytes: [UInt8], condition: WriteCondition) async throws -> String
 
-    /// Reads an object, or a byte range of it. Throws `BlobStoreError.notFound` when absent and
-    /// `.invalidRange` when the range starts past the end.
-    func get(_ key: ObjectKey, range: ByteRange?) async throws -> [UInt8]
+    /// Reads an object, or a byte range of it, with the ETag of the version read: one request that
+    /// both reads a ref and carries its compare-and-swap token. Throws `BlobStoreError.notFound` when
+    /// absent and `.invalidRange` when the range starts past the end.
+    func read(_ key: ObjectKey, range: ByteRange?) async throws -> Blob
 
     /// Size and ETag of an object, or nil when it does not exist.
     func head(_ key: ObjectKey) async throws -> ObjectInfo?
@@ -37,9 +38,19 @@ extension BlobStore {
         try await put(key, bytes, condition: .none)
     }
 
+    /// The bytes of an object or of a range of it.
+    public func get(_ key: ObjectKey, range: ByteRange?) async throws -> [UInt8] {
+        try await read(key, range: range).bytes
+    }
+
     /// Whole-object get.
     public func get(_ key: ObjectKey) async throws -> [UInt8] {
-        try await get(key, range: nil)
+        try await read(key, range: nil).bytes
+    }
+
+    /// A whole object with its ETag, or nil when it does not exist.
+    public func readIfPresent(_ key: ObjectKey) async throws -> Blob? {
+        do { return try await read(key, range: nil) } catch BlobStoreError.notFound { return nil }
     }
 
     /// Every object under `prefix`, following continuations (memory grows with the result: use
@@ -63,6 +74,17 @@ public enum WriteCondition: Sendable, Equatable {
     case ifAbsent
     /// Only replace the version with this ETag (S3 `If-Match`).
     case ifMatch(String)
+}
+
+/// What `BlobStore.read` returns: the bytes and the ETag of the object version they came from.
+public struct Blob: Sendable {
+    public var bytes: [UInt8]
+    public var etag: String
+
+    public init(bytes: [UInt8], etag: String) {
+        self.bytes = bytes
+        self.etag = etag
+    }
 }
 
 /// A byte range of an object: `length == nil` reads to the end.

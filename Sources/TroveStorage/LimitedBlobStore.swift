@@ -14,8 +14,8 @@ public struct LimitedBlobStore: BlobStore {
     public func put(_ key: ObjectKey, _ bytes: [UInt8], condition: WriteCondition) async throws -> String {
         try await semaphore.with { try await base.put(key, bytes, condition: condition) }
     }
-    public func get(_ key: ObjectKey, range: ByteRange?) async throws -> [UInt8] {
-        try await semaphore.with { try await base.get(key, range: range) }
+    public func read(_ key: ObjectKey, range: ByteRange?) async throws -> Blob {
+        try await semaphore.with { try await base.read(key, range: range) }
     }
     public func head(_ key: ObjectKey) async throws -> ObjectInfo? {
         try await semaphore.with { try await base.head(key) }

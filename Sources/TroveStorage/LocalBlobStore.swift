@@ -46,7 +46,7 @@ public final class LocalBlobStore: BlobStore {
         }
     }
 
-    public func get(_ key: ObjectKey, range: ByteRange?) async throws -> [UInt8] {
+    public func read(_ key: ObjectKey, range: ByteRange?) async throws -> Blob {
         let p = path(key)
         return try await BlockingIO.run {
             let fd = open(p, O_RDONLY | O_CLOEXEC)
@@ -71,7 +71,8 @@ public final class LocalBlobStore: BlobStore {
                 throw BlobStoreError.transient("read error on \(key): \(error)")
             }
             if done < length { throw BlobStoreError.transient("\(key) shrank while reading") }
-            return out
+            // Writes replace the file (rename), so the open file's identity is the version read.
+            return Blob(bytes: out, etag: LocalBlobStore.etag(st))
         }
     }
 

@@ -24,9 +24,9 @@ public final class MemoryBlobStore: BlobStore {
         return etag
     }
 
-    public func get(_ key: ObjectKey, range: ByteRange?) async throws -> [UInt8] {
-        guard let bytes = objects.withLock({ $0[key]?.bytes }) else { throw BlobStoreError.notFound(key) }
-        return try slice(bytes, range, key: key)
+    public func read(_ key: ObjectKey, range: ByteRange?) async throws -> Blob {
+        guard let object = objects.withLock({ $0[key] }) else { throw BlobStoreError.notFound(key) }
+        return Blob(bytes: try slice(object.bytes, range, key: key), etag: object.etag)
     }
 
     public func head(_ key: ObjectKey) async throws -> ObjectInfo? {

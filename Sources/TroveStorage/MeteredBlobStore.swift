@@ -26,10 +26,10 @@ public final class MeteredBlobStore: BlobStore {
         return try await base.put(key, bytes, condition: condition)
     }
 
-    public func get(_ key: ObjectKey, range: ByteRange?) async throws -> [UInt8] {
+    public func read(_ key: ObjectKey, range: ByteRange?) async throws -> Blob {
         counts.withLock { $0.gets += 1 }
-        let out = try await base.get(key, range: range)
-        counts.withLock { $0.bytesDown += out.count }
+        let out = try await base.read(key, range: range)
+        counts.withLock { $0.bytesDown += out.bytes.count }
         return out
     }
 

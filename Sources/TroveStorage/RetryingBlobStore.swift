@@ -69,8 +69,8 @@ public struct RetryingBlobStore: BlobStore {
         try await retrying("put \(key)") { try await base.put(key, bytes, condition: condition) }
     }
 
-    public func get(_ key: ObjectKey, range: ByteRange?) async throws -> [UInt8] {
-        try await retrying("get \(key)") { try await base.get(key, range: range) }
+    public func read(_ key: ObjectKey, range: ByteRange?) async throws -> Blob {
+        try await retrying("get \(key)") { try await base.read(key, range: range) }
     }
 
     public func head(_ key: ObjectKey) async throws -> ObjectInfo? {

@@ -162,9 +162,9 @@ final class HookedStore: BlobStore {
         await hook("put \(key)")
         return try await base.put(key, bytes, condition: condition)
     }
-    func get(_ key: ObjectKey, range: ByteRange?) async throws -> [UInt8] {
+    func read(_ key: ObjectKey, range: ByteRange?) async throws -> Blob {
         await hook("get \(key)")
-        return try await base.get(key, range: range)
+        return try await base.read(key, range: range)
     }
     func head(_ key: ObjectKey) async throws -> ObjectInfo? {
         await hook("head \(key)")

@@ -12,7 +12,7 @@ struct PutHookStore: BlobStore {
         try await hook(key) { try await base.put(key, bytes, condition: condition) }
     }
 
-    func get(_ key: ObjectKey, range: ByteRange?) async throws -> [UInt8] { try await base.get(key, range: range) }
+    func read(_ key: ObjectKey, range: ByteRange?) async throws -> Blob { try await base.read(key, range: range) }
     func head(_ key: ObjectKey) async throws -> ObjectInfo? { try await base.head(key) }
     func list(prefix: String, continuation: String?) async throws -> ListPage { try await base.list(prefix: prefix, continuation: continuation) }
     func delete(_ keys: [ObjectKey]) async throws { try await base.delete(keys) }

@@ -22,7 +22,7 @@ final class FaultyStore: BlobStore {
     func put(_ key: ObjectKey, _ bytes: [UInt8], condition: WriteCondition) async throws -> String {
         try check(); return try await base.put(key, bytes, condition: condition)
     }
-    func get(_ key: ObjectKey, range: ByteRange?) async throws -> [UInt8] { try check(); return try await base.get(key, range: range) }
+    func read(_ key: ObjectKey, range: ByteRange?) async throws -> Blob { try check(); return try await base.read(key, range: range) }
     func head(_ key: ObjectKey) async throws -> ObjectInfo? { try check(); return try await base.head(key) }
     func list(prefix: String, continuation: String?) async throws -> ListPage { try check(); return try await base.list(prefix: prefix, continuation: continuation) }
     func delete(_ keys: [ObjectKey]) async throws { try check(); try await base.delete(keys) }

@@ -119,6 +119,16 @@ public enum BlobStoreConformance {
         } catch BlobStoreError.preconditionFailed {}
         try check(try await s.get(k) == Array("v2".utf8), "content after conditional writes")
         try check(try await s.head(k)?.etag == t2, "etag after conditional writes")
+        // One read carries the compare-and-swap token: what refs are read and switched with.
+        let read = try await s.read(k, range: nil)
+        try check(read.bytes == Array("v2".utf8) && read.etag == t2, "read returns the bytes with their etag (\(read.etag) vs \(t2))")
+        let t3 = try await s.put(k, Array("v3".utf8), condition: .ifMatch(read.etag))
+        do {
+            try await s.put(k, Array("v4".utf8), condition: .ifMatch(read.etag))
+            throw ConformanceFailure("ifMatch with the etag of a replaced read succeeded")
+        } catch BlobStoreError.preconditionFailed {}
+        try check(try await s.read(k, range: ByteRange(offset: 1, length: 1)).etag == t3, "ranged read carries the etag too")
+        try check(try await s.readIfPresent(key(p, "no-such-ref")) == nil, "readIfPresent of a missing key is nil")
     }
 
     static func concurrentConditional(_ s: any BlobStore, _ p: String) async throws {
