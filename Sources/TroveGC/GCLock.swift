@@ -1,10 +1,13 @@
 import Foundation
+import TroveContent
 import TroveRepository
 import TroveStorage
 
 /// The one-gc-at-a-time lease at `gc/lock`: created with a conditional put, renewed by
 /// compare-and-swap while the gc runs, taken over only once expired (or when its holder was a
 /// process on this host that has died). A gc that cannot renew stops before its next deletion.
+/// Released by writing it back expired, not by deleting it: the document carries when the last sweep
+/// ended and which shared index is current from one gc to the next (docs/gc.md).
 public actor GCLock {
     public let store: any BlobStore
     public let holder: LeaseHolder
@@ -30,12 +33,15 @@ public actor GCLock {
         for _ in 0..<5 {
             let start = ContinuousClock.now
             let now = Date()
-            let doc = GCLockDocument(holder: holder, acquired: now, expires: now.addingTimeInterval(ttl.seconds), phase: .marking)
+            var doc = GCLockDocument(holder: holder, acquired: now, expires: now.addingTimeInterval(ttl.seconds), phase: .marking)
             let condition: WriteCondition
-            if let info = try await store.head(StoreLayout.gcLock) {
-                let existing = try? GCLockDocument.decode(try await store.get(StoreLayout.gcLock))
+            if let blob = try await store.readIfPresent(StoreLayout.gcLock) {
+                let existing = try? GCLockDocument.decode(blob.bytes)
                 if let existing, existing.isLive() { throw GCError.locked(existing) }
-                condition = .ifMatch(info.etag)
+                // What the previous gc left for publishes to read is carried over.
+                doc.sweepEnded = existing?.lastPossibleDeletion
+                doc.sharedIndex = existing?.sharedIndex
+                condition = .ifMatch(blob.etag)
             } else {
                 condition = .ifAbsent
             }
@@ -46,16 +52,21 @@ public actor GCLock {
                 return lock
             } catch BlobStoreError.preconditionFailed {
                 // Raced with another gc (or our own retried write landed): look again.
-                if let bytes = try? await store.get(StoreLayout.gcLock), let now = try? GCLockDocument.decode(bytes),
-                   now.holder == holder, let info = try await store.head(StoreLayout.gcLock) {
-                    let lock = GCLock(store: store, holder: holder, ttl: ttl, etag: info.etag, document: now, at: start)
+                if let blob = try await store.readIfPresent(StoreLayout.gcLock), let now = try? GCLockDocument.decode(blob.bytes),
+                   now.holder == holder {
+                    let lock = GCLock(store: store, holder: holder, ttl: ttl, etag: blob.etag, document: now, at: start)
                     await lock.startHeartbeat()
                     return lock
                 }
             }
         }
-        if let bytes = try? await store.get(StoreLayout.gcLock), let doc = try? GCLockDocument.decode(bytes) { throw GCError.locked(doc) }
+        if let doc = try await GCLock.current(store) { throw GCError.locked(doc) }
         throw GCError.lockLost("could not take gc/lock")
+    }
+
+    static func current(_ store: any BlobStore) async throws -> GCLockDocument? {
+        guard let blob = try? await store.readIfPresent(StoreLayout.gcLock) else { return nil }
+        return try? GCLockDocument.decode(blob.bytes)
     }
 
     private func startHeartbeat() {
@@ -69,22 +80,39 @@ public actor GCLock {
         }
     }
 
-    /// Renews the lease (optionally switching phase) by compare-and-swap on its ETag.
+    /// Renews the lease (optionally switching phase) by compare-and-swap on its ETag. Leaving the
+    /// `sweeping` phase records when the sweep ended, for publishes that read refs meanwhile.
     public func renew(phase: GCLockDocument.Phase? = nil) async throws {
+        var next = document
+        if let phase {
+            if document.phase == .sweeping && phase != .sweeping { next.sweepEnded = Date() }
+            next.phase = phase
+        }
+        try await write(next, expires: Date().addingTimeInterval(ttl.seconds))
+    }
+
+    /// Records the digest of the `index/shared` just written (or found current), so publishes learn
+    /// it from the lock they read anyway.
+    public func recordSharedIndex(_ digest: Digest?) async throws {
+        guard digest != document.sharedIndex else { return }
+        var next = document
+        next.sharedIndex = digest
+        try await write(next, expires: Date().addingTimeInterval(ttl.seconds))
+    }
+
+    private func write(_ proposed: GCLockDocument, expires: Date) async throws {
         if lost { throw GCError.lockLost("gc/lock was taken over") }
         let start = ContinuousClock.now
-        var next = document
-        next.expires = Date().addingTimeInterval(ttl.seconds)
-        if let phase { next.phase = phase }
+        var next = proposed
+        next.expires = expires
         do {
             etag = try await store.put(StoreLayout.gcLock, next.encoded(), condition: .ifMatch(etag))
             document = next
             lastRenewal = max(lastRenewal, start)
         } catch BlobStoreError.preconditionFailed {
             // Either someone took it over, or a retried write of ours landed: check which.
-            if let bytes = try? await store.get(StoreLayout.gcLock), bytes == next.encoded(),
-               let info = try await store.head(StoreLayout.gcLock) {
-                etag = info.etag
+            if let blob = try await store.readIfPresent(StoreLayout.gcLock), blob.bytes == next.encoded() {
+                etag = blob.etag
                 document = next
                 lastRenewal = max(lastRenewal, start)
                 return
@@ -104,14 +132,18 @@ public actor GCLock {
         if age > ttl / 2 { throw GCError.lockLost("gc/lock not renewed for \(age); stopping before deleting anything more") }
     }
 
-    /// Stops renewing and removes the lock if it is still ours.
+    /// Stops renewing and releases the lock if it is still ours: written back expired (not deleted),
+    /// so what it records outlives this gc. A sweep that was cut short counts as ended now.
     public func release() async {
         heartbeat?.cancel()
         heartbeat = nil
         guard !lost else { return }
-        if let bytes = try? await store.get(StoreLayout.gcLock), let now = try? GCLockDocument.decode(bytes), now.holder == holder {
-            try? await store.delete([StoreLayout.gcLock])
+        var released = document
+        if released.phase == .sweeping {
+            released.phase = .marking
+            released.sweepEnded = Date()
         }
+        try? await write(released, expires: Date())
         lost = true
     }
 }

@@ -23,7 +23,7 @@ public struct GCOptions: Sendable {
     /// Expiry of the gc lock (renewed every quarter of it while gc runs).
     public var lockTTL: Duration = .seconds(120)
     /// Packs named by a publish journal younger than this are kept (publish trusts journals for 12 h).
-    public var journalMaxAge: Duration = .seconds(24 * 3600)
+    public var journalMaxAge: Duration = PublishJournal.protectedFor
     /// Rebuild `index/shared` from the live builds (skipped when they have not changed).
     public var rebuildSharedIndex = true
     public var toolVersion = "trove"

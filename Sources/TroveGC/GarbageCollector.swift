@@ -93,7 +93,7 @@ public struct GarbageCollector: Sendable {
         // 3. List what exists: live objects are kept; unmarked ones are candidates once older than the grace.
         //    Packs named by the journal of an unfinished publish are kept while the journal is fresh, so a
         //    re-run after a kill can still reuse them (docs/s3.md, "Resuming a killed publish").
-        let journaled = try await journaledPacks()
+        let journaled = try await journaledPacks(roots.journals)
         try await list(StoreLayout.manifestsPrefix, kind: .manifest, marks: marks, cutoff: cutoff, into: &report.manifests)
         try await list(StoreLayout.packsPrefix, kind: .pack, marks: marks, cutoff: cutoff, keep: journaled, into: &report.packs)
         try await list(StoreLayout.dictsPrefix, kind: .dictionary, marks: marks, cutoff: cutoff, into: &report.dictionaries)
@@ -126,10 +126,11 @@ public struct GarbageCollector: Sendable {
 
         // 5. The shared index, from the (possibly just rewritten) current builds: it names only marked objects.
         if options.rebuildSharedIndex {
-            let (n, rebuilt) = try await SharedIndexBuilder.refresh(repository, roots: roots, workDirectory: work,
-                                                                  toolVersion: options.toolVersion, dryRun: options.dryRun)
-            report.sharedIndexChunks = n
-            report.sharedIndexRebuilt = rebuilt
+            let refreshed = try await SharedIndexBuilder.refresh(repository, roots: roots, workDirectory: work,
+                                                                 toolVersion: options.toolVersion, dryRun: options.dryRun)
+            report.sharedIndexChunks = refreshed.chunks
+            report.sharedIndexRebuilt = refreshed.rebuilt
+            try await lock?.recordSharedIndex(refreshed.digest)
         }
         try await step(.indexed)
 
@@ -245,15 +246,14 @@ public struct GarbageCollector: Sendable {
         try marks.mark(manifest: d, summary)
     }
 
-    /// Packs listed by publish journals younger than `journalMaxAge` (journals are JSON with
-    /// `packs: [{pack: hex}]`; see TrovePublish's `PublishJournal`). Unreadable journals keep nothing.
-    func journaledPacks() async throws -> Set<Digest> {
-        struct Journal: Decodable { struct Pack: Decodable { var pack: String }; var packs: [Pack] }
+    /// Packs listed by publish journals (`PublishJournal`, listed with the refs) younger than
+    /// `journalMaxAge`. Unreadable journals keep nothing.
+    func journaledPacks(_ journals: [ObjectInfo]) async throws -> Set<Digest> {
         var out = Set<Digest>()
         let fresh = Date().addingTimeInterval(-options.journalMaxAge.seconds)
-        for o in try await store.listAll(prefix: StoreLayout.journalsPrefix) where (o.lastModified ?? .distantPast) > fresh {
-            guard let bytes = try? await store.get(o.key), let j = try? JSONDecoder().decode(Journal.self, from: Data(bytes)) else { continue }
-            for p in j.packs { if let d = Digest(hex: p.pack) { out.insert(d) } }
+        for o in journals where (o.lastModified ?? .distantPast) > fresh {
+            guard let bytes = try? await store.get(o.key), let j = PublishJournal.decode(bytes) else { continue }
+            out.formUnion(j.packDigests)
         }
         return out
     }

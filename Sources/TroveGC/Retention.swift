@@ -48,6 +48,8 @@ struct VersionRoot: Sendable {
 struct Roots: Sendable {
     var versions: [VersionRoot] = []
     var aliasManifests: [(String, Digest)] = []
+    /// Journals of unfinished publishes (listed with the refs: they live under `refs/<project>/`).
+    var journals: [ObjectInfo] = []
     var all: [Digest] {
         var seen = Set<Digest>()
         return (versions.flatMap(\.manifests) + aliasManifests.map(\.1)).filter { seen.insert($0).inserted }
@@ -55,30 +57,61 @@ struct Roots: Sendable {
 }
 
 extension Repository {
-    /// Reads every version ref and alias under `refs/`.
-    func readRoots() async throws -> Roots {
+    /// Reads every version ref and alias under `refs/` (one listing, then the documents, 16 at a time).
+    func readRoots(parallelism: Int = 16) async throws -> Roots {
         var roots = Roots()
+        var entries: [(RefEntry, ObjectInfo)] = []
         var token: String? = nil
         repeat {
             let page = try await store.list(prefix: StoreLayout.refsPrefix, continuation: token)
             token = page.continuation
             for o in page.objects {
-                let s = o.key.segments
-                guard s.count == 4 else { continue }
-                let project = String(s[1]), name = String(s[3])
-                if s[2] == "versions" {
-                    if let r = try await ref(project, name) {
-                        roots.versions.append(VersionRoot(project: project, version: name, ref: r.ref, etag: r.etag))
-                    }
-                } else if s[2] == "aliases" {
-                    // An alias names a version (kept live by its own ref); one that pins a manifest keeps that build.
-                    guard let bytes = try? await store.get(o.key),
-                          let obj = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
-                          let hex = obj["manifest"] as? String, let d = Digest(hex: hex) else { continue }
-                    roots.aliasManifests.append(("\(project)/\(name)", d))
+                switch StoreLayout.refEntry(o.key) {
+                case .journal?: roots.journals.append(o)
+                case let e?: entries.append((e, o))
+                case nil: continue
                 }
             }
         } while token != nil
+        enum Read: Sendable { case version(VersionRoot), alias(String, Digest), none }
+        let reads = try await withThrowingTaskGroup(of: (Int, Read).self) { group in
+            var next = 0
+            func add() {
+                guard next < entries.count else { return }
+                let (entry, object) = entries[next]
+                let i = next
+                next += 1
+                group.addTask {
+                    switch entry {
+                    case .version(let project, let version):
+                        guard let r = try await self.ref(project, version) else { return (i, .none) }
+                        return (i, .version(VersionRoot(project: project, version: version, ref: r.ref, etag: r.etag)))
+                    case .alias(let project, let alias):
+                        // An alias names a version (kept live by its own ref); one that pins a manifest keeps that build.
+                        guard let bytes = try? await self.store.get(object.key),
+                              let obj = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+                              let hex = obj["manifest"] as? String, let d = Digest(hex: hex) else { return (i, .none) }
+                        return (i, .alias("\(project)/\(alias)", d))
+                    case .journal:
+                        return (i, .none)
+                    }
+                }
+            }
+            for _ in 0..<max(1, parallelism) { add() }
+            var out = [Read](repeating: .none, count: entries.count)
+            while let (i, r) = try await group.next() {
+                out[i] = r
+                add()
+            }
+            return out
+        }
+        for r in reads {
+            switch r {
+            case .version(let v): roots.versions.append(v)
+            case .alias(let name, let d): roots.aliasManifests.append((name, d))
+            case .none: continue
+            }
+        }
         return roots
     }
 

@@ -19,21 +19,32 @@ public enum SharedIndexBuilder {
         return h.finalize()
     }
 
-    /// Returns (chunks in the index, whether it was rewritten).
-    static func refresh(_ repository: Repository, roots: Roots, workDirectory: URL, toolVersion: String, dryRun: Bool) async throws -> (Int?, Bool) {
+    /// What `refresh` found or wrote.
+    struct Refreshed {
+        /// Chunks in the index (nil: a dry run that would rewrite it).
+        var chunks: Int?
+        var rebuilt: Bool
+        /// The digest of the current index's SQLite bytes, for the gc lock (nil: none worth loading).
+        var digest: Digest?
+    }
+
+    /// Rewrites the index unless it is current. Record the result's digest in the gc lock held.
+    static func refresh(_ repository: Repository, roots: Roots, workDirectory: URL, toolVersion: String, dryRun: Bool) async throws -> Refreshed {
         let want = rootsDigest(roots)
         if let object = try? await repository.store.get(StoreLayout.sharedIndex),
            let bytes = try? ManifestCodec.decode(object, digest: nil, name: StoreLayout.sharedIndex.rawValue) {
             let path = workDirectory.appendingPathComponent("shared-current.sqlite").path
             defer { unlink(path) }
             try Data(bytes).write(to: URL(fileURLWithPath: path))
-            if let m = try? Manifest(path: path, digest: Digest.sha256(bytes)), m.metadata.treeDigest == want {
-                return (m.metadata.chunkCount, false)
+            let digest = Digest.sha256(bytes)
+            if let m = try? Manifest(path: path, digest: digest), m.metadata.treeDigest == want {
+                let n = m.metadata.chunkCount
+                return Refreshed(chunks: n, rebuilt: false, digest: n > 0 ? digest : nil)
             }
         } else if roots.versions.isEmpty {
-            return (0, false)
+            return Refreshed(chunks: 0, rebuilt: false, digest: nil)
         }
-        if dryRun { return (nil, false) }
+        if dryRun { return Refreshed(chunks: nil, rebuilt: false, digest: nil) }
 
         let dbPath = workDirectory.appendingPathComponent("shared-\(UUID().uuidString).sqlite").path
         defer { unlink(dbPath) }
@@ -93,7 +104,7 @@ public enum SharedIndexBuilder {
         meta.treeDigest = want
         let bytes = try writer.finish(meta)
         try await repository.store.put(StoreLayout.sharedIndex, try ManifestCodec.encode(bytes))
-        return (total, true)
+        return Refreshed(chunks: total, rebuilt: true, digest: total > 0 ? Digest.sha256(bytes) : nil)
     }
 }
 
@@ -107,9 +118,10 @@ extension SharedIndexBuilder {
         do {
             try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
             let roots = try await repository.readRoots()
-            let (n, _) = try await refresh(repository, roots: roots, workDirectory: work, toolVersion: toolVersion, dryRun: false)
+            let refreshed = try await refresh(repository, roots: roots, workDirectory: work, toolVersion: toolVersion, dryRun: false)
+            try await lock.recordSharedIndex(refreshed.digest)
             await lock.release()
-            return n ?? 0
+            return refreshed.chunks ?? 0
         } catch {
             await lock.release()
             throw error

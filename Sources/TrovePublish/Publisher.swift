@@ -50,15 +50,23 @@ public struct Publisher: Sendable {
         // the refs are read; top-level folders are walked concurrently.
         let walk = Task { try await TreeWalker.walkConcurrently(root: root) }
         defer { walk.cancel() }
-        // Under a publish lease, so gc never deletes blobs while this publish reads, uploads or switches (docs/gc.md).
-        return try await repository.withPublishLease("publish \(project)/\(version)", timing: options.lease) { lease in
-            try await publish(project: project, version: version, from: root, walk: walk, progress: progress, lease: lease)
+        _ = try Names.validate(project, what: "project")
+        _ = try Names.validate(version, what: "version")
+        try options.chunker.validate()
+        try TreeWalker.checkRoot(root)
+        // Under a publish lease, so gc never deletes blobs while this publish reads, uploads or switches
+        // (docs/gc.md); the baseline is read while the lease is checked against gc's lock.
+        return try await repository.withPublishLease("publish \(project)/\(version)", timing: options.lease, reading: {
+            [repository, indexVersions = options.indexVersions] gcLock in
+            try await PublishBaseline.load(repository, project: project, version: version, indexVersions: indexVersions, gcLock: gcLock)
+        }) { lease, baseline in
+            try await publish(project: project, version: version, from: root, walk: walk, progress: progress, lease: lease, baseline: baseline)
         }
     }
 
     private func publish(project: String, version: String, from root: String,
                          walk: Task<(entries: [WalkEntry], errors: [PathError]), any Error>,
-                         progress: PublishProgress, lease: PublishLease) async throws -> PublishReport {
+                         progress: PublishProgress, lease: PublishLease, baseline: PublishBaseline) async throws -> PublishReport {
         let clock = ContinuousClock.now
         let logger = Logger(label: "trove.publish")
         var phaseStart = clock
@@ -67,36 +75,19 @@ public struct Publisher: Sendable {
             logger.debug("phase done", metadata: ["phase": "\(name)", "ms": "\(Int((now - phaseStart).seconds * 1000))"])
             phaseStart = now
         }
-        _ = try Names.validate(project, what: "project")
-        _ = try Names.validate(version, what: "version")
-        try options.chunker.validate()
         var report = PublishReport(project: project, version: version, store: repository.store.displayName)
 
-        // 1. The refs: whether there is a previous build, and the project's other versions.
-        try TreeWalker.checkRoot(root)
-        let previousRef = try await repository.ref(project, version)
-        let others = try await repository.versions(of: project)
-            .filter { $0.version != version }
-            .sorted { $0.current.published > $1.current.published }
-            .prefix(options.indexVersions)
-
-        // 2. The walk (started before the lease) goes on while the dedup index loads from their manifests.
-        var previous: Manifest? = nil
-        if let previousRef { previous = try await repository.manifest(previousRef.ref.current.manifest) }
+        // 1–2. The dedup index, from what the baseline read (the walk, started before the lease, goes on meanwhile).
+        let previous = baseline.previous
         report.previousManifest = previous?.digest.hex
         var index = ChunkIndex()
         if let previous { try index.add(manifest: previous) }
-        var projectDictionary = previous?.metadata.dictionary
-        for other in others {
-            let m = try await repository.manifest(other.current.manifest)
-            try index.add(manifest: m)
-            if projectDictionary == nil { projectDictionary = m.metadata.dictionary }
-        }
+        for m in baseline.others { try index.add(manifest: m) }
         // Packs uploaded by unfinished publishes of this version (killed or failed) are reused, not re-uploaded.
-        let resumed = try await PublishJournal.resume(repository, project: project, version: version)
+        let resumed = baseline.resumed
         index.add(resumed.chunks)
         report.resumedPacks = resumed.packs
-        if let shared = try await SharedIndex.load(from: repository) { index.add(shared) }
+        if let shared = baseline.shared { index.add(shared) }
         report.indexedChunks = index.count
 
         let (entries, walkErrors) = try await walk.value
@@ -111,8 +102,8 @@ public struct Publisher: Sendable {
         // while the others start chunking (PublishWorkers), stored before any chunk is compressed with it.
         let pending: PendingDictionary
         var train: (@Sendable () throws -> ZstdDictionary?)? = nil
-        if let projectDictionary {
-            pending = PendingDictionary(resolved: try await repository.dictionary(projectDictionary))
+        if let projectDictionary = baseline.dictionary {
+            pending = PendingDictionary(resolved: projectDictionary)
         } else if options.trainDictionary {
             pending = PendingDictionary()
             let textFiles = entries.filter { $0.kind == .file }
@@ -265,14 +256,30 @@ public struct Publisher: Sendable {
             await journal.flush()
             throw error
         }
-        do { try await uploadsDone() } catch { repository.discard(prepared); throw error }
+        // The manifest is stored while the last packs upload (until the ref names it, nothing reads it);
+        // the ref is switched only once both are durable.
+        let stored: (Digest, Int)
         do {
-            let (digest, bytes) = try await repository.storeManifest(prepared)
+            async let storing = repository.storeManifest(prepared)
+            do { try await uploadsDone() } catch {
+                _ = try? await storing
+                throw error
+            }
+            stored = try await storing
+        } catch {
+            await journal.flush()
+            throw error
+        }
+        do {
+            let (digest, bytes) = stored
             report.manifest = digest.hex
             report.manifestBytes = bytes
             phase("manifest")
             try lease.checkValid()
-            let written = try await repository.switchVersion(project, version, to: digest, published: buildTime)
+            // Conditioned on the ref as the baseline read it: one read of the ref per publish.
+            let written = try await repository.switchVersion(project, version, to: digest, published: buildTime,
+                                                             dictionary: dictionary?.digest,
+                                                             basedOn: baseline.previousRef.map { .read($0) } ?? .absent)
             // The build we replaced is not the one we started from: another publish landed meanwhile.
             if let displaced = written.history.first?.manifest, written.current.manifest == digest,
                displaced != previous?.digest {

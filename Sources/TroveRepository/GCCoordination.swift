@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TroveContent
 import TroveStorage
 #if canImport(Glibc)
 import Glibc
@@ -7,13 +8,16 @@ import Glibc
 
 /// The objects through which publish and gc coordinate (the protocol is in docs/gc.md):
 ///
-///     gc/lock               the one gc lease (created with a conditional put, renewed, expires)
+///     gc/lock               the one gc lease (created with a conditional put, renewed, expires; left
+///                           in place, expired, when a gc ends: it remembers when the last sweep ended
+///                           and which shared index is current)
 ///     gc/leases/<id>        one per publish in progress (renewed while it runs, removed when done)
 ///
-/// A publish writes its lease, then reads `gc/lock`: while a gc is sweeping it withdraws the lease
-/// and waits. A gc announces `sweeping` in its lock before it lists the leases, and deletes nothing
-/// while a live lease exists. So no publish reads the store, uploads or switches a ref while blobs
-/// are being deleted.
+/// A publish writes its lease, then reads `gc/lock` while it reads the refs: while a gc is sweeping
+/// it withdraws the lease and waits, and if a sweep ended since shortly before its lease, it reads
+/// the refs again. A gc announces `sweeping` in its lock before it lists the leases, and deletes
+/// nothing while a live lease exists. So no publish relies on refs read while blobs were being
+/// deleted, nor uploads or switches a ref while they are.
 extension StoreLayout {
     public static let gcLock: ObjectKey = "gc/lock"
     public static let publishLeasePrefix = "gc/leases/"
@@ -54,15 +58,41 @@ public struct GCLockDocument: Codable, Sendable, Equatable {
     public var acquired: Date
     public var expires: Date
     public var phase: Phase
+    /// When the last sweep left the `sweeping` phase (carried from gc to gc; absent before any).
+    public var sweepEnded: Date?
+    /// The digest of the current `index/shared` (its SQLite bytes), written with it under this lock,
+    /// so a publish learns from the lock it reads anyway whether there is an index and whether its
+    /// cached copy is current. Absent: there is none.
+    public var sharedIndex: Digest?
 
-    public init(holder: LeaseHolder, acquired: Date, expires: Date, phase: Phase) {
+    public init(holder: LeaseHolder, acquired: Date, expires: Date, phase: Phase, sweepEnded: Date? = nil, sharedIndex: Digest? = nil) {
         self.holder = holder
         self.acquired = acquired
         self.expires = expires
         self.phase = phase
+        self.sweepEnded = sweepEnded
+        self.sharedIndex = sharedIndex
     }
 
     public func isLive(at now: Date = Date()) -> Bool { expires > now && !holder.isDeadLocalProcess }
+
+    /// The latest time a sweep may have deleted anything: the recorded end of the last finished one,
+    /// or, for a lock left `sweeping` by a gc that died, its expiry (it deleted nothing after that).
+    public var lastPossibleDeletion: Date? {
+        let ended = phase == .sweeping ? expires : nil
+        switch (sweepEnded, ended) {
+        case let (a?, b?): return max(a, b)
+        case let (a, b): return a ?? b
+        }
+    }
+
+    /// Whether a publish whose lease was written from `leaseWritten` on (its own clock) may have read
+    /// refs while this lock's last sweep was deleting: then it reads them again (docs/gc.md, p2).
+    /// `skew` allows for the gc's clock being behind the publisher's.
+    public func sweptSince(_ leaseWritten: Date, skew: Duration = PublishLeaseTiming.default.clockSkew) -> Bool {
+        guard let last = lastPossibleDeletion else { return false }
+        return last >= leaseWritten.addingTimeInterval(-skew.timeInterval)
+    }
 
     public func encoded() -> [UInt8] { Array(try! LeaseCoding.encoder.encode(self)) }
     public static func decode(_ bytes: [UInt8]) throws -> GCLockDocument { try LeaseCoding.decoder.decode(Self.self, from: Data(bytes)) }
@@ -107,6 +137,9 @@ public struct PublishLeaseTiming: Sendable {
     public var renewEvery: Duration = .seconds(20)
     /// How often a publish waiting for a sweep re-reads `gc/lock`.
     public var pollEvery: Duration = .milliseconds(500)
+    /// The clock skew between hosts the protocol allows for (docs/gc.md, "Assumptions": well under
+    /// `ttl / 2`).
+    public var clockSkew: Duration = .seconds(60)
     public init() {}
     public static let `default` = PublishLeaseTiming()
 }
@@ -140,6 +173,20 @@ extension Repository {
     /// lease renewed in the background. See docs/gc.md for why this makes publish safe against gc.
     public func withPublishLease<T: Sendable>(_ what: String, timing: PublishLeaseTiming = .default,
                                               _ body: @Sendable (PublishLease) async throws -> T) async throws -> T {
+        try await withPublishLease(what, timing: timing, reading: { _ in () }) { lease, _ in try await body(lease) }
+    }
+
+    /// `withPublishLease` for a publish that reads the store before it writes: `reading` runs once the
+    /// lease is written, at the same time as the read of `gc/lock` (which it may await, for the shared
+    /// index the lock names), instead of after it. What it read is used only if no sweep can have
+    /// overlapped it: if a gc is sweeping, the lease is withdrawn and everything starts again once the
+    /// sweep is over; if a sweep ended since shortly before the lease was written, `reading` runs again,
+    /// after the lock read (docs/gc.md, "The protocol"). `reading` must only read.
+    public func withPublishLease<R: Sendable, T: Sendable>(
+        _ what: String, timing: PublishLeaseTiming = .default,
+        reading: @escaping @Sendable (_ gcLock: Task<GCLockDocument?, any Error>) async throws -> R,
+        _ body: @Sendable (PublishLease, R) async throws -> T
+    ) async throws -> T {
         let lease = PublishLease(holder: .current(what), timing: timing)
         let key = StoreLayout.publishLease(lease.holder.id)
         func write() async throws {
@@ -149,13 +196,41 @@ extension Repository {
             try await store.put(key, doc.encoded())
             lease.renewed(at: start)
         }
-        // 1. Announce, then make sure no sweep is under way; if one is, withdraw and wait for it.
+        // 1. Announce, then make sure no sweep is under way (withdraw and wait while one is) and that
+        //    none overlapped the reads made meanwhile (read again if one may have).
+        var read: R
         while true {
+            let written = Date()
             try await write()
-            guard let sweeper = try await sweepingGC() else { break }
-            try await store.delete([key])
-            let wait = min(timing.pollEvery, .seconds(max(0.001, sweeper.expires.timeIntervalSinceNow)))
-            try await Task.sleep(for: wait)
+            let lockRead = Task { try await self.gcLockDocument() }
+            let reads = Task { try await reading(lockRead) }
+            let lock: GCLockDocument?
+            do { lock = try await lockRead.value } catch {
+                reads.cancel()
+                _ = await reads.result
+                try? await store.delete([key])
+                throw error
+            }
+            if let lock, lock.phase == .sweeping, lock.isLive() {
+                reads.cancel()
+                _ = await reads.result
+                try await store.delete([key])
+                let wait = min(timing.pollEvery, .seconds(max(0.001, lock.expires.timeIntervalSinceNow)))
+                try await Task.sleep(for: wait)
+                continue
+            }
+            do {
+                if let lock, lock.sweptSince(written, skew: timing.clockSkew) {
+                    _ = await reads.result
+                    read = try await reading(lockRead)
+                } else {
+                    read = try await reads.value
+                }
+            } catch {
+                try? await store.delete([key])
+                throw error
+            }
+            break
         }
         // 2. Keep the lease alive while the body runs.
         let renewer = Task {
@@ -166,7 +241,7 @@ extension Repository {
             }
         }
         do {
-            let result = try await body(lease)
+            let result = try await body(lease, read)
             renewer.cancel()
             _ = await renewer.result
             try? await store.delete([key])
@@ -179,12 +254,11 @@ extension Repository {
         }
     }
 
-    /// The gc lock when a live gc is in its sweeping phase, else nil.
-    public func sweepingGC() async throws -> GCLockDocument? {
-        let bytes: [UInt8]
-        do { bytes = try await store.get(StoreLayout.gcLock) } catch BlobStoreError.notFound { return nil }
-        guard let doc = try? GCLockDocument.decode(bytes) else { return nil }
-        return doc.phase == .sweeping && doc.isLive() ? doc : nil
+    /// The gc lock document, or nil when no gc has run (an unreadable one counts as none: a live
+    /// gc rewrites it at every renewal).
+    public func gcLockDocument() async throws -> GCLockDocument? {
+        guard let blob = try await store.readIfPresent(StoreLayout.gcLock) else { return nil }
+        return try? GCLockDocument.decode(blob.bytes)
     }
 }
 

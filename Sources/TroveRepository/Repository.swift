@@ -20,50 +20,68 @@ public final class Repository: Sendable {
 
     // MARK: Refs
 
-    /// The ref of a version and its ETag (for compare-and-swap), or nil if never published.
-    public func ref(_ project: String, _ version: String) async throws -> (ref: VersionRef, etag: String)? {
+    /// The ref of a version and its ETag (for compare-and-swap), or nil if never published: one GET.
+    public func ref(_ project: String, _ version: String) async throws -> RefRead? {
         let key = try StoreLayout.versionRef(project, version)
-        guard let info = try await store.head(key) else { return nil }
-        // Read, then confirm the etag did not move in between, so the pair is consistent.
-        let bytes: [UInt8]
-        do { bytes = try await store.get(key) } catch BlobStoreError.notFound { return nil }
-        let ref = try VersionRef.decode(bytes, key: key.rawValue)
-        if let again = try await store.head(key), again.etag == info.etag { return (ref, info.etag) }
-        return try await self.ref(project, version)
+        guard let blob = try await store.readIfPresent(key) else { return nil }
+        return RefRead(ref: try VersionRef.decode(blob.bytes, key: key.rawValue), etag: blob.etag)
     }
 
     /// Switches a version to `manifest`, keeping the previous one in history; retries on concurrent
     /// switches. `keepHistory` bounds the history list (retention in gc may trim further).
-    /// Returns the ref as written.
+    /// `basedOn` is the ref as the caller read it (its ETag carries the first compare-and-swap, so a
+    /// publish reads the ref once); a lost race re-reads it. Returns the ref as written.
     @discardableResult
     public func switchVersion(_ project: String, _ version: String, to manifest: Digest, published: String,
-                              keepHistory: Int = 20, carryingFrom expected: Digest?? = nil) async throws -> VersionRef {
+                              dictionary: Digest? = nil, keepHistory: Int = 20, carryingFrom expected: Digest?? = nil,
+                              basedOn known: KnownRef = .unknown) async throws -> VersionRef {
         let key = try StoreLayout.versionRef(project, version)
+        var existing: RefRead?
+        switch known {
+        case .unknown: existing = try await ref(project, version)
+        case .absent: existing = nil
+        case .read(let r): existing = r
+        }
         for _ in 0..<50 {
-            let existing = try await ref(project, version)
             if let expected, existing?.ref.current.manifest != expected {
                 throw RepositoryError.concurrentPublish(project, version)
             }
             var next: VersionRef
+            let build = VersionRef.Build(manifest: manifest, published: published, dictionary: dictionary)
             if let existing {
                 if existing.ref.current.manifest == manifest { return existing.ref }
                 next = existing.ref
                 next.history.insert(next.current, at: 0)
                 next.history = Array(next.history.prefix(keepHistory))
-                next.current = .init(manifest: manifest, published: published)
+                next.current = build
             } else {
-                next = VersionRef(project: project, version: version, current: .init(manifest: manifest, published: published))
+                next = VersionRef(project: project, version: version, current: build)
             }
             do {
                 try await store.put(key, next.encoded(), condition: existing.map { .ifMatch($0.etag) } ?? .ifAbsent)
                 return next
             } catch BlobStoreError.preconditionFailed {
                 // Someone switched it (or our own retried write landed): re-read and decide.
-                if let now = try await ref(project, version), now.ref.current.manifest == manifest { return now.ref }
-                if expected != nil { throw RepositoryError.concurrentPublish(project, version) }
+                existing = try await ref(project, version)
+                if let now = existing, now.ref.current.manifest == manifest { return now.ref }
             }
         }
         throw RepositoryError.concurrentPublish(project, version)
+    }
+
+    /// One LIST of `refs/<project>/`: the project's versions (with when each ref was last written),
+    /// its aliases and the journals of its unfinished publishes.
+    public func listProject(_ project: String) async throws -> ProjectListing {
+        var out = ProjectListing()
+        for o in try await store.listAll(prefix: try StoreLayout.projectPrefix(project)) {
+            switch StoreLayout.refEntry(o.key) {
+            case .version(_, let v)?: out.versions.append((v, o))
+            case .alias(_, let a)?: out.aliases.append((a, o))
+            case .journal(_, let v, _)?: out.journals.append((v, o))
+            case nil: continue
+            }
+        }
+        return out
     }
 
     /// Projects that have at least one version.
@@ -71,8 +89,7 @@ public final class Repository: Sendable {
         let all = try await store.listAll(prefix: StoreLayout.refsPrefix)
         var names = Set<String>()
         for o in all {
-            let s = o.key.segments
-            if s.count == 4, s[2] == "versions" { names.insert(String(s[1])) }
+            if case .version(let p, _)? = StoreLayout.refEntry(o.key) { names.insert(p) }
         }
         return names.sorted()
     }
@@ -116,7 +133,11 @@ public final class Repository: Sendable {
 
     /// Writes verified manifest bytes into the local cache (atomically: temp file, rename).
     func cacheManifest(_ bytes: [UInt8], digest: Digest) async throws {
-        let path = manifestCachePath(digest)
+        try await cacheFile(bytes, at: manifestCachePath(digest))
+    }
+
+    /// Writes verified, content-addressed bytes into the local cache (atomically: temp file, rename).
+    func cacheFile(_ bytes: [UInt8], at path: String) async throws {
         try await BlockingIO.run {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             let tmp = path + ".\(UInt32.random(in: 0...UInt32.max)).tmp"
@@ -150,6 +171,35 @@ public final class Repository: Sendable {
         if try await store.head(key) == nil { try await store.put(key, d.bytes) }
         dictionaries.withLock { $0[d.digest] = d }
     }
+}
+
+/// A version ref as read, with the ETag its compare-and-swap switch is conditioned on.
+public struct RefRead: Sendable {
+    public var ref: VersionRef
+    public var etag: String
+    public init(ref: VersionRef, etag: String) {
+        self.ref = ref
+        self.etag = etag
+    }
+}
+
+/// What a caller of `Repository.switchVersion` already knows of the ref.
+public enum KnownRef: Sendable {
+    /// Nothing: read it first.
+    case unknown
+    /// Read and found absent: create it.
+    case absent
+    /// Read: replace exactly this version of it.
+    case read(RefRead)
+}
+
+/// What one LIST of a project's prefix shows (`Repository.listProject`).
+public struct ProjectListing: Sendable {
+    public var versions: [(name: String, object: ObjectInfo)] = []
+    public var aliases: [(name: String, object: ObjectInfo)] = []
+    /// Journals of unfinished publishes, with the version each belongs to.
+    public var journals: [(version: String, object: ObjectInfo)] = []
+    public init() {}
 }
 
 public enum RepositoryError: Error, CustomStringConvertible {

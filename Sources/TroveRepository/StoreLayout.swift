@@ -9,8 +9,12 @@ import TroveStorage
 ///     dicts/<digest>                        zstd dictionaries
 ///     refs/<project>/versions/<version>     JSON ref: current manifest + history (switched by CAS)
 ///     refs/<project>/aliases/<alias>        JSON alias → version
+///     refs/<project>/journals/<version>/<id>  JSON: packs uploaded by a publish not yet switched (docs/s3.md)
 ///     index/shared                          shared cross-project chunk index (SQLite, written by gc)
-///     journal/<project>/<version>/<id>      JSON: packs uploaded by a publish not yet switched (docs/s3.md)
+///     gc/lock, gc/leases/<id>               gc coordination (GCCoordination.swift, docs/gc.md)
+///
+/// A project's versions, aliases and unfinished-publish journals share the prefix `refs/<project>/`,
+/// so a publish learns all three from one LIST.
 public enum StoreLayout {
     public static let marker: ObjectKey = "trove-store.json"
     public static let sharedIndex: ObjectKey = "index/shared"
@@ -18,7 +22,6 @@ public enum StoreLayout {
     public static let manifestsPrefix = "manifests/"
     public static let dictsPrefix = "dicts/"
     public static let refsPrefix = "refs/"
-    public static let journalsPrefix = "journal/"
 
     public static func pack(_ d: Digest) -> ObjectKey { sharded("packs", d) }
     public static func manifest(_ d: Digest) -> ObjectKey { sharded("manifests", d) }
@@ -32,14 +35,32 @@ public enum StoreLayout {
         try ObjectKey("refs/\(try Names.validate(project, what: "project"))/aliases/\(try Names.validate(alias, what: "alias"))")
     }
 
+    /// Everything under one project: its versions, aliases and journals (`ProjectListing`).
+    public static func projectPrefix(_ project: String) throws -> String {
+        "refs/\(try Names.validate(project, what: "project"))/"
+    }
+
     /// Where the in-progress journals of publishes of one version live.
     public static func journalPrefix(_ project: String, _ version: String) throws -> String {
-        "journal/\(try Names.validate(project, what: "project"))/\(try Names.validate(version, what: "version"))/"
+        "refs/\(try Names.validate(project, what: "project"))/journals/\(try Names.validate(version, what: "version"))/"
     }
 
     /// The in-progress journal of one publish run (`id`: random, lowercase hex).
     public static func journal(_ project: String, _ version: String, id: String) throws -> ObjectKey {
         try ObjectKey(try journalPrefix(project, version) + id)
+    }
+
+    /// What a key under `refs/` names, or nil for anything else (the one parser of the refs layout).
+    public static func refEntry(_ key: ObjectKey) -> RefEntry? {
+        let s = key.segments
+        guard s.count >= 4, s[0] == "refs" else { return nil }
+        let project = String(s[1])
+        switch (s[2], s.count) {
+        case ("versions", 4): return .version(project: project, version: String(s[3]))
+        case ("aliases", 4): return .alias(project: project, alias: String(s[3]))
+        case ("journals", 5): return .journal(project: project, version: String(s[3]), id: String(s[4]))
+        default: return nil
+        }
     }
 
     static func sharded(_ kind: String, _ d: Digest) -> ObjectKey {
@@ -52,6 +73,13 @@ public enum StoreLayout {
         guard let last = key.segments.last else { return nil }
         return Digest(hex: last)
     }
+}
+
+/// An object under `refs/`, by kind (`StoreLayout.refEntry`).
+public enum RefEntry: Sendable, Equatable {
+    case version(project: String, version: String)
+    case alias(project: String, alias: String)
+    case journal(project: String, version: String, id: String)
 }
 
 /// Project, version and alias names: 1–100 of `[A-Za-z0-9._-]`, starting with a letter or digit.

@@ -7,9 +7,13 @@ public struct VersionRef: RefDocument, Sendable, Equatable {
     public struct Build: Codable, Sendable, Equatable {
         public var manifest: Digest
         public var published: String
-        public init(manifest: Digest, published: String) {
+        /// The build's project dictionary (also in its manifest's metadata), so a reader fetches the
+        /// manifest and the dictionary at once instead of one after the other. Absent in older refs.
+        public var dictionary: Digest?
+        public init(manifest: Digest, published: String, dictionary: Digest? = nil) {
             self.manifest = manifest
             self.published = published
+            self.dictionary = dictionary
         }
     }
 

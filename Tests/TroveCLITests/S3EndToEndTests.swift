@@ -272,7 +272,7 @@ struct S3Env {
         var journals: [ObjectInfo] = []
         while journals.isEmpty && slow.process.isRunning && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))
-            journals = try await store.listAll(prefix: "journal/docs/v1/")
+            journals = try await store.listAll(prefix: "refs/docs/journals/v1/")
         }
         slow.kill(SIGKILL)
         let killed = await slow.wait()
@@ -292,7 +292,7 @@ struct S3Env {
         #expect(r.int("newChunks") < c.int("newChunks"))
         print("e2e resume: cold \(coldPuts) PUTs / \(c.int("packs")) packs; killed after \(packsBefore) packs; re-run \(puts) PUTs, \(r.int("resumedPacks")) packs resumed, requests \(r.object("requests"))")
         // The journals are gone once the ref is switched; the version exports intact.
-        #expect(try await store.listAll(prefix: "journal/").isEmpty)
+        #expect(try await store.listAll(prefix: "refs/docs/journals/").isEmpty)
         let out = s.path("out")
         #expect(try await s.trove(["export", "docs", "v1", out]).status == 0)
         #expect(try treesIdentical(tree, out))

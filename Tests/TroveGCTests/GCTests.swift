@@ -94,8 +94,9 @@ import TroveStorage
         let packs = try await store.listAll(prefix: "packs/").compactMap { StoreLayout.digest(of: $0.key) }
         #expect(!packs.isEmpty)
         // A killed publish left a journal naming these packs: gc keeps them while it is fresh.
-        let journal = "{\"packs\":[" + packs.map { "{\"pack\":\"\($0.hex)\",\"size\":1,\"trailer\":1}" }.joined(separator: ",") + "]}"
-        try await store.put(try StoreLayout.journal("p", "a", id: "abc"), Array(journal.utf8))
+        var journal = PublishJournal(project: "p", version: "a", started: ISO8601DateFormatter().string(from: Date()), tool: "test")
+        journal.packs = packs.map { .init(pack: $0.hex, size: 1, trailer: 1) }
+        try await store.put(try StoreLayout.journal("p", "a", id: "abc"), journal.encoded())
         let kept = try await GarbageCollector(repository: repo, options: gcOptions(grace: .zero)).run()
         #expect(kept.packs.deleted == 0 && kept.manifests.deleted == 1)
         #expect(try await store.listAll(prefix: "packs/").count == packs.count)
@@ -214,7 +215,14 @@ import TroveStorage
         let taken = try await GCLock.acquire(store, ttl: .seconds(60))
         await #expect(throws: GCError.self) { try await again.renew() }
         await taken.release()
-        #expect(try await store.head(StoreLayout.gcLock) == nil)
+        // Released by writing it back expired: it carries when the dead holder's sweep may last have
+        // deleted anything (its expiry), for publishes to compare with their own start.
+        let released = try GCLockDocument.decode(try await store.get(StoreLayout.gcLock))
+        #expect(!released.isLive() && released.phase == .marking)
+        let carried = try #require(released.sweepEnded)
+        #expect(abs(carried.timeIntervalSince(stale.expires)) < 0.002 && released.sweptSince(stale.expires.addingTimeInterval(30)))
+        #expect(!released.sweptSince(stale.expires.addingTimeInterval(3600)))
+        await (try await GCLock.acquire(store, ttl: .seconds(60))).release()
     }
 
     @Test func publishWaitsWhileAGCSweeps() async throws {

@@ -4,44 +4,12 @@ import TroveManifest
 import TroveRepository
 import TroveStorage
 
-/// The in-progress journal of one publish run, at `journal/<project>/<version>/<id>`: the packs it has
-/// uploaded so far (each with its size and trailer length), so that a re-run after a crash or kill
-/// reuses them instead of uploading everything again. Packs are named by their digest and unreferenced
-/// until the manifest is written, so without the journal a re-run could not find them short of
-/// listing and reading every pack in the store.
-///
-/// A re-run lists the version's journals (one LIST), reads each (one GET) and the trailer of each pack
-/// they name (one ranged GET per pack, not one request per chunk), and seeds its dedup index with the
-/// chunks found. A journal is deleted once its publish (or a later one of the same version) has
-/// switched the ref. gc must treat the packs named by a journal as live until the journal expires.
-public struct PublishJournal: Codable, Sendable, Equatable {
-    public struct PackRecord: Codable, Sendable, Equatable {
-        /// The pack's digest (hex).
-        public var pack: String
-        /// Bytes of the whole pack object.
-        public var size: Int
-        /// Bytes of trailer plus footer at the pack's end: what one ranged GET reads back.
-        public var trailer: Int
-    }
-
-    public var format = 1
-    public var project: String
-    public var version: String
-    /// When the publish started (ISO 8601).
-    public var started: String
-    public var tool: String
-    public var packs: [PackRecord] = []
-
-    /// Journals older than this are ignored by publish (gc keeps journals and their packs for at least
-    /// its grace period, 24 h by default, so a journal publish still trusts is never one gc has expired).
-    public static let defaultMaxAge: Duration = .seconds(12 * 3600)
-
-    public func encoded() -> [UInt8] {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        return Array(try! enc.encode(self))
-    }
-
+/// Resuming from the journals (`PublishJournal`) of unfinished publishes of a version: the packs they
+/// uploaded are reused, not uploaded again. A re-run reads each journal (one GET; found in the
+/// project's LIST, `Repository.listProject`) and the trailer of each pack they name (one ranged GET
+/// per pack, not one request per chunk), and seeds its dedup index with the chunks found. A journal
+/// is deleted once its publish (or a later one of the same version) has switched the ref.
+extension PublishJournal {
     /// What the journals of unfinished publishes of a version hold.
     public struct Resumed: Sendable {
         /// The journals read (deleted after a successful switch).
@@ -52,21 +20,30 @@ public struct PublishJournal: Codable, Sendable, Equatable {
         public var chunks: [(Digest, ChunkLocation)] = []
     }
 
-    /// Reads the journals of `project`/`version` younger than `maxAge` and the trailers of the packs they
-    /// name. Packs that have disappeared and journals that do not parse are skipped (they only save work).
-    public static func resume(_ repository: Repository, project: String, version: String,
-                              maxAge: Duration = defaultMaxAge, parallelism: Int = 16) async throws -> Resumed {
+    /// Reads `journals` (the version's, as listed) concurrently, then the trailers of the packs the ones
+    /// younger than `maxAge` name. Packs that have disappeared and journals that do not parse are
+    /// skipped (they only save work).
+    public static func resume(_ store: any BlobStore, journals: [ObjectKey],
+                              maxAge: Duration = trustedFor, parallelism: Int = 16) async throws -> Resumed {
         var out = Resumed()
-        let store = repository.store
+        guard !journals.isEmpty else { return out }
         var records: [Digest: PackRecord] = [:]
         let oldest = Date().addingTimeInterval(-Double(maxAge.components.seconds))
         let iso = ISO8601DateFormatter()
-        for o in try await store.listAll(prefix: try StoreLayout.journalPrefix(project, version)) {
-            let bytes: [UInt8]
-            do { bytes = try await store.get(o.key) } catch BlobStoreError.notFound { continue }
-            guard let j = try? JSONDecoder().decode(PublishJournal.self, from: Data(bytes)), j.format == 1,
-                  let started = iso.date(from: j.started) else { continue }
-            out.journals.append(o.key)
+        let read = try await withThrowingTaskGroup(of: (ObjectKey, PublishJournal?)?.self) { group in
+            for key in journals {
+                group.addTask {
+                    guard let blob = try await store.readIfPresent(key) else { return nil }
+                    return (key, PublishJournal.decode(blob.bytes))
+                }
+            }
+            var all: [(ObjectKey, PublishJournal?)] = []
+            for try await r in group { if let r { all.append(r) } }
+            return all.sorted { $0.0 < $1.0 }
+        }
+        for (key, journal) in read {
+            guard let j = journal, let started = iso.date(from: j.started) else { continue }
+            out.journals.append(key)
             guard started >= oldest else { continue }
             for r in j.packs {
                 if let d = Digest(hex: r.pack), r.trailer > PackWriter.footerSize, r.trailer <= r.size { records[d] = r }
@@ -108,7 +85,7 @@ public struct PublishJournal: Codable, Sendable, Equatable {
     }
 }
 
-/// Writes a publish's journal as packs are uploaded: rewritten whole (one small PUT) after every
+/// Writes a publish's journal (`PublishJournal`) as packs are uploaded: rewritten whole (one small PUT) after every
 /// `everyPacks` new packs, or after `interval` when at least one pack is new, so a publish that ends
 /// quickly writes none. Writes are best-effort: the journal only saves work on a re-run.
 actor PublishJournalWriter {
