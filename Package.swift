@@ -73,9 +73,14 @@ let package = Package(
             "TroveHTTP", "TroveStorage", "TroveContent",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Cloud: Azure Blob Storage, with its own Shared Key signer (docs/azure.md).
+        .target(name: "TroveAzure", dependencies: [
+            "TroveHTTP", "TroveStorage", "TroveContent",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The `trove` command.
         .executableTarget(name: "TroveCLI", dependencies: [
-            "TroveContent", "TroveStorage", "TroveManifest", "TroveRepository", "TrovePublish", "TroveServe", "TroveGC", "TroveHTTP", "TroveS3",
+            "TroveContent", "TroveStorage", "TroveManifest", "TroveRepository", "TrovePublish", "TroveServe", "TroveGC", "TroveHTTP", "TroveS3", "TroveAzure",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -92,6 +97,8 @@ let package = Package(
         .target(name: "CloudTestSupport", dependencies: ["TroveHTTP"], path: "Tests/Support/CloudTestSupport"),
         // The moto S3 server (Tests/s3server) started from Swift tests (test-only).
         .target(name: "S3TestServer", dependencies: ["CloudTestSupport", "TroveS3", "TroveStorage"], path: "Tests/Support/S3TestServer"),
+        // The Azure Blob test server (Tests/azureserver), which checks signatures with Microsoft's SDK (test-only).
+        .target(name: "AzureTestServer", dependencies: ["CloudTestSupport", "TroveAzure", "TroveStorage"], path: "Tests/Support/AzureTestServer"),
 
         .testTarget(name: "TroveContentTests", dependencies: ["TroveContent", "TestSupport"]),
         .testTarget(name: "TroveStorageTests", dependencies: ["TroveStorage", "TroveContent", "BlobStoreConformance"]),
@@ -99,7 +106,8 @@ let package = Package(
         .testTarget(name: "TrovePublishTests", dependencies: ["TrovePublish", "TestSupport", "TroveGC", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
         .testTarget(name: "TroveHTTPTests", dependencies: ["TroveHTTP", "CloudTestSupport", "S3TestServer"]),
         .testTarget(name: "TroveS3Tests", dependencies: ["TroveS3", "TroveHTTP", "TroveStorage", "BlobStoreConformance", "S3TestServer"], exclude: ["Fixtures"]),
-        .testTarget(name: "TroveCLITests", dependencies: ["TroveContent", "TroveHTTP", "TroveS3", "S3TestServer"]),
+        .testTarget(name: "TroveAzureTests", dependencies: ["TroveAzure", "TroveHTTP", "TroveStorage", "BlobStoreConformance", "AzureTestServer"]),
+        .testTarget(name: "TroveCLITests", dependencies: ["TroveContent", "TroveHTTP", "TroveS3", "TroveAzure", "S3TestServer", "AzureTestServer"]),
         .testTarget(name: "TroveGCTests", dependencies: ["TroveGC", "TestSupport", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
         .testTarget(name: "TroveServeTests", dependencies: [
             "TroveServe", "TestSupport", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent",
