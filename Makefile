@@ -1,10 +1,11 @@
 # Trove — the two commands a newcomer needs:
 #   make demo   install what is missing, build, publish a sample site to a local store and serve it
-#   make test   install what is missing, build, run every test (S3 tests against a local moto server)
+#   make test   install what is missing, build, run every test (S3 tests against a local moto server,
+#               Azure tests against Tests/azureserver, first proven faithful with Microsoft's SDK)
 SWIFT    ?= swift
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PKGS := libssl-dev libzstd-dev libsqlite3-dev libcurl4-openssl-dev pkg-config sqlite3 zstd curl python3-pip
-PY_PKGS  := moto[server] boto3 werkzeug flask
+PY_PKGS  := moto[server] boto3 werkzeug flask azure-storage-blob
 
 .PHONY: all deps pydeps build release bench-tools demo test bench clean
 
@@ -26,9 +27,10 @@ deps:
 	fi
 	@command -v $(SWIFT) >/dev/null || { echo "swift not found: install the Swift 6 toolchain"; exit 1; }
 
-# Python packages the tests use (moto's S3 server, botocore for SigV4 cross-checks).
+# Python packages the tests use (moto's S3 server, botocore for SigV4 cross-checks, Microsoft's
+# azure-storage-blob: the Azure test server checks signatures with its code; sdk_client_test.py drives it).
 pydeps:
-	@python3 -c "import moto, boto3, werkzeug, flask" 2>/dev/null || python3 -m pip install -q $(PY_PKGS)
+	@python3 -c "import moto, boto3, werkzeug, flask, azure.storage.blob" 2>/dev/null || python3 -m pip install -q $(PY_PKGS)
 
 build: deps
 	$(SWIFT) build
@@ -45,6 +47,7 @@ demo: release
 
 test: deps pydeps
 	$(SWIFT) build --build-tests
+	python3 Tests/azureserver/sdk_client_test.py
 	$(SWIFT) test
 
 bench: bench-tools

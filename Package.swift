@@ -23,7 +23,7 @@ let package = Package(
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        // libcurl: loaded at run time on first use (only S3 stores need it); typed wrappers for its
+        // libcurl: loaded at run time on first use (only cloud stores need it); typed wrappers for its
         // variadic setopt/getinfo. Headers from libcurl4-openssl-dev.
         .target(name: "CCurl"),
 
@@ -62,14 +62,25 @@ let package = Package(
             "TroveRepository", "TroveManifest", "TroveContent", "TroveStorage",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // Feature: S3-compatible object storage over libcurl, with its own SigV4 signer.
+        // Cloud: the one HTTP engine of every cloud backend (libcurl multi on its own thread, pool,
+        // stall detection), request logging, store URL options, XML, HMAC/MD5.
+        .target(name: "TroveHTTP", dependencies: [
+            "TroveStorage", "CCurl", "CCrypto",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Cloud: S3-compatible object storage, with its own SigV4 signer.
         .target(name: "TroveS3", dependencies: [
-            "TroveStorage", "TroveContent", "CCurl", "CCrypto",
+            "TroveHTTP", "TroveStorage", "TroveContent",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Cloud: Azure Blob Storage, with its own Shared Key signer (docs/azure.md).
+        .target(name: "TroveAzure", dependencies: [
+            "TroveHTTP", "TroveStorage", "TroveContent",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The `trove` command.
         .executableTarget(name: "TroveCLI", dependencies: [
-            "TroveContent", "TroveStorage", "TroveManifest", "TroveRepository", "TrovePublish", "TroveServe", "TroveGC", "TroveS3",
+            "TroveContent", "TroveStorage", "TroveManifest", "TroveRepository", "TrovePublish", "TroveServe", "TroveGC", "TroveHTTP", "TroveS3", "TroveAzure",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -82,15 +93,21 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/Support/TestSupport"),
         // The one conformance suite every BlobStore backend runs (test-only).
         .target(name: "BlobStoreConformance", dependencies: ["TroveStorage"], path: "Tests/Support/BlobStoreConformance"),
-        // The moto S3 server and the fault proxy (Tests/s3server) started from Swift tests (test-only).
-        .target(name: "S3TestServer", dependencies: ["TroveS3", "TroveStorage"], path: "Tests/Support/S3TestServer"),
+        // Python test helpers started from Swift tests, and the fault proxy in front of any of them (test-only).
+        .target(name: "CloudTestSupport", dependencies: ["TroveHTTP"], path: "Tests/Support/CloudTestSupport"),
+        // The moto S3 server (Tests/s3server) started from Swift tests (test-only).
+        .target(name: "S3TestServer", dependencies: ["CloudTestSupport", "TroveS3", "TroveStorage"], path: "Tests/Support/S3TestServer"),
+        // The Azure Blob test server (Tests/azureserver), which checks signatures with Microsoft's SDK (test-only).
+        .target(name: "AzureTestServer", dependencies: ["CloudTestSupport", "TroveAzure", "TroveStorage"], path: "Tests/Support/AzureTestServer"),
 
         .testTarget(name: "TroveContentTests", dependencies: ["TroveContent", "TestSupport"]),
         .testTarget(name: "TroveStorageTests", dependencies: ["TroveStorage", "TroveContent", "BlobStoreConformance"]),
         .testTarget(name: "TroveManifestTests", dependencies: ["TroveManifest", "TroveContent"]),
         .testTarget(name: "TrovePublishTests", dependencies: ["TrovePublish", "TestSupport", "TroveGC", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
-        .testTarget(name: "TroveS3Tests", dependencies: ["TroveS3", "TroveStorage", "BlobStoreConformance", "S3TestServer"], exclude: ["Fixtures"]),
-        .testTarget(name: "TroveCLITests", dependencies: ["TroveContent", "TroveS3", "S3TestServer"]),
+        .testTarget(name: "TroveHTTPTests", dependencies: ["TroveHTTP", "CloudTestSupport", "S3TestServer"]),
+        .testTarget(name: "TroveS3Tests", dependencies: ["TroveS3", "TroveHTTP", "TroveStorage", "BlobStoreConformance", "S3TestServer"], exclude: ["Fixtures"]),
+        .testTarget(name: "TroveAzureTests", dependencies: ["TroveAzure", "TroveHTTP", "TroveStorage", "BlobStoreConformance", "AzureTestServer"]),
+        .testTarget(name: "TroveCLITests", dependencies: ["TroveContent", "TroveHTTP", "TroveS3", "TroveAzure", "S3TestServer", "AzureTestServer"]),
         .testTarget(name: "TroveGCTests", dependencies: ["TroveGC", "TestSupport", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
         .testTarget(name: "TroveServeTests", dependencies: [
             "TroveServe", "TestSupport", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent",

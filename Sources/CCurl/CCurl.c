@@ -38,7 +38,7 @@ static void load(void) {
     if (lib == NULL) {
         const char *why = dlerror();
         snprintf(load_message, sizeof load_message,
-                 "S3 stores need libcurl, which could not be loaded (Debian: apt install libcurl4; "
+                 "s3:// and azure:// stores need libcurl, which could not be loaded (Debian: apt install libcurl4; "
                  "TROVE_LIBCURL names another library): %s", why ? why : name);
         load_error = load_message;
         return;

@@ -28,7 +28,7 @@ struct GCCommand: TroveSubcommand {
     @Option(help: "Builds kept per version, the current one included (default gc.keep_builds or 5).") var keepBuilds: Int?
     @Option(help: "Also keep every build published within this duration (default gc.keep_within or 7d; 0s: none).") var keepWithin: String?
     @Option(help: "Compact packs whose live bytes are below this fraction (0 disables; default 0.5).") var compactBelow: Double?
-    @Option(help: "Keys per delete request (default 1000, S3's maximum).") var batchSize: Int?
+    @Option(help: "Keys per delete call (default 1000; S3 takes up to 1000 per request, Azure 256: larger calls are split).") var batchSize: Int?
     @Option(help: "How long the sweep waits for publishes in progress before deferring (default 5m).") var leaseWait: String?
     @Option(help: "Run as a daemon: collect every INTERVAL (e.g. 6h) until SIGTERM/SIGINT.") var every: String?
     @Option(help: "Random extra delay added to each --every sleep (default a tenth of the interval).") var jitter: String?

@@ -3,7 +3,7 @@ import Foundation
 
 /// Options every command takes.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Store URL: file:///path, s3://bucket/prefix, memory:// (or TROVE_STORE; default ~/.local/share/trove/store).", valueName: "url"))
+    @Option(name: .long, help: ArgumentHelp("Store URL: file:///path, s3://bucket/prefix, azure://container/prefix, memory:// (or TROVE_STORE; default ~/.local/share/trove/store).", valueName: "url"))
     var store: String?
 
     @Option(name: .long, help: ArgumentHelp("Config file (or TROVE_CONFIG; default ~/.config/trove/config.yaml, /etc/trove/config.yaml).", valueName: "path"))

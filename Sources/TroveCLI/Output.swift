@@ -1,5 +1,6 @@
 import Foundation
 import TroveRepository
+import TroveHTTP
 import TroveS3
 import TroveStorage
 #if canImport(Glibc)

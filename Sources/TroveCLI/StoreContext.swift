@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TroveAzure
 import TroveRepository
 import TroveS3
 import TroveStorage
@@ -16,6 +17,7 @@ struct StoreContext {
     static let registry: StoreRegistry = {
         var r = StoreRegistry()
         S3BlobStore.register(in: &r)
+        AzureBlobStore.register(in: &r)
         return r
     }()
 
@@ -26,7 +28,7 @@ struct StoreContext {
         let location = options.store ?? config.value("store", environment: environment)
             ?? "file://" + (environment["XDG_DATA_HOME"] ?? home + "/.local/share") + "/trove/store"
         var settings: [String: String] = [:]
-        for key in TroveConfig.schema.keys where key.hasPrefix("s3.") {
+        for key in TroveConfig.schema.keys where TroveConfig.backendSections.contains(where: { key.hasPrefix($0 + ".") }) {
             if let v = config.value(key, environment: environment) { settings[key] = v }
         }
         let base: any BlobStore

@@ -18,12 +18,17 @@ struct TroveConfig {
         "publish.dictionary": .bool, "publish.index_versions": .int, "publish.zip_aware": .bool,
         "s3.endpoint": .string, "s3.region": .string, "s3.path_style": .bool, "s3.max_connections": .int,
         "s3.access_key_id": .string, "s3.secret_access_key": .string, "s3.session_token": .string,
+        "azure.account": .string, "azure.endpoint": .string, "azure.max_connections": .int, "azure.stall_timeout": .int,
+        "azure.list_page_size": .int, "azure.account_key": .string, "azure.sas_token": .string, "azure.connection_string": .string,
         "retry.max_attempts": .int, "retry.timeout": .duration,
         "serve.listen": .string, "serve.cache_control": .string, "serve.ref_ttl": .duration, "serve.cache_bytes": .size,
         "serve.signing_key": .string, "serve.tokens": .string, "serve.private_projects": .string,
         "serve.default_versions": .string, "serve.idle_timeout": .duration, "serve.access_log": .bool, "serve.fast_path": .bool, "serve.base_url": .string,
         "gc.grace": .duration, "gc.keep_builds": .int, "gc.keep_within": .duration,
     ]
+
+    /// Sections whose keys are handed to the store backends as `StoreSettings` (docs/s3.md, docs/azure.md).
+    static let backendSections = ["s3", "azure"]
 
     enum ValueKind { case string, int, bool, size, duration }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import TroveContent
+import TroveHTTP
 import TroveStorage
 
 /// A `BlobStore` on an S3-compatible bucket (AWS S3, MinIO, Ceph RGW, Cloudflare R2, GCS interop).
@@ -22,10 +23,8 @@ public struct S3BlobStore: BlobStore {
         if let client {
             self.client = client
         } else {
-            var http = CurlHTTPClient.Configuration()
-            http.maxConnections = configuration.maxConnections
-            http.lowSpeedTime = configuration.stallTimeout
-            self.client = try CurlHTTPClient(configuration: http)
+            self.client = try ConnectionOptions(maxConnections: configuration.maxConnections, stallTimeout: configuration.stallTimeout,
+                                                listPageSize: configuration.listPageSize).makeClient()
         }
         signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region)
         self.logger = logger
@@ -55,7 +54,7 @@ public struct S3BlobStore: BlobStore {
         let sha = Digest.sha256(bytes)
         var headers: [(name: String, value: String)] = [
             ("content-type", "application/octet-stream"),
-            ("content-md5", SigV4Signer.contentMD5(bytes)),
+            ("content-md5", CloudCrypto.contentMD5(bytes)),
         ]
         if configuration.sendSHA256Checksum { headers.append(("x-amz-checksum-sha256", Data(sha.bytes).base64EncodedString())) }
         switch condition {
@@ -115,7 +114,7 @@ public struct S3BlobStore: BlobStore {
             guard let size = r.header("Content-Length").flatMap(Int.init), let etag = r.header("ETag") else {
                 throw BlobStoreError.permanent("S3 head \(key) in \(displayName): response lacks Content-Length or ETag")
             }
-            return ObjectInfo(key: key, size: size, etag: etag, lastModified: r.header("Last-Modified").flatMap(Self.httpDate))
+            return ObjectInfo(key: key, size: size, etag: etag, lastModified: r.header("Last-Modified").flatMap(CloudRequests.httpDate))
         case 404:
             return nil
         default:
@@ -138,7 +137,7 @@ public struct S3BlobStore: BlobStore {
             throw S3ErrorMapping.map(status: r.status, body: r.body, operation: "list \(prefix.isEmpty ? "(all)" : prefix)",
                                      key: nil, configuration: configuration)
         }
-        guard let doc = S3XML.parse(r.body), doc.name == "ListBucketResult" else {
+        guard let doc = CloudXML.parse(r.body), doc.name == "ListBucketResult" else {
             throw BlobStoreError.transient("S3 list \(prefix) in \(displayName): unreadable ListObjectsV2 response")
         }
         var objects: [ObjectInfo] = []
@@ -146,7 +145,7 @@ public struct S3BlobStore: BlobStore {
             guard let name = c["Key"], name.hasPrefix(storePrefix),
                   let key = try? ObjectKey(String(name.dropFirst(storePrefix.count))) else { continue } // not ours
             objects.append(ObjectInfo(key: key, size: c["Size"].flatMap(Int.init) ?? 0, etag: c["ETag"] ?? "",
-                                      lastModified: c["LastModified"].flatMap(Self.isoDate)))
+                                      lastModified: c["LastModified"].flatMap(CloudRequests.isoDate)))
         }
         var next: String? = nil
         if doc["IsTruncated"] == "true" {
@@ -176,18 +175,18 @@ public struct S3BlobStore: BlobStore {
     /// One DeleteObjects call (S3 takes at most 1000 keys and requires a body checksum).
     func deleteBatch(_ keys: [ObjectKey]) async throws {
         var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>"
-        for k in keys { xml += "<Object><Key>\(S3XML.escape(objectName(k)))</Key></Object>" }
+        for k in keys { xml += "<Object><Key>\(CloudXML.escape(objectName(k)))</Key></Object>" }
         xml += "</Delete>"
         let body = Array(xml.utf8)
         let sha = Digest.sha256(body)
-        var headers: [(name: String, value: String)] = [("content-type", "application/xml"), ("content-md5", SigV4Signer.contentMD5(body))]
+        var headers: [(name: String, value: String)] = [("content-type", "application/xml"), ("content-md5", CloudCrypto.contentMD5(body))]
         if configuration.sendSHA256Checksum { headers.append(("x-amz-checksum-sha256", Data(sha.bytes).base64EncodedString())) }
         let r = try await send("POST", query: [("delete", "")], headers: headers, body: body, payloadHash: sha.hex)
         guard r.status == 200 else {
             throw S3ErrorMapping.map(status: r.status, body: r.body, operation: "delete \(keys.count) objects", key: nil, configuration: configuration)
         }
         // Quiet mode lists only failures; a missing key is not one.
-        guard let doc = S3XML.parse(r.body) else {
+        guard let doc = CloudXML.parse(r.body) else {
             throw BlobStoreError.transient("S3 delete in \(displayName): unreadable DeleteObjects response")
         }
         for e in doc.all("Error") where e["Code"] != "NoSuchKey" {
@@ -223,19 +222,7 @@ public struct S3BlobStore: BlobStore {
                                  headers: [("host", host)] + headers,
                                  payloadHash: payloadHash ?? Digest.sha256(body).hex)
         let request = HTTPRequest(method: method, url: base + signed.requestTarget, headers: signed.headers, body: body)
-        let clock = ContinuousClock()
-        let start = clock.now
-        do {
-            let response = try await client.send(request)
-            logger.debug("s3 request", metadata: [
-                "method": "\(method)", "path": "\(signed.canonicalURI)", "status": "\(response.status)",
-                "bytes": "\(body.count + response.body.count)", "ms": "\((clock.now - start).components.seconds * 1000 + (clock.now - start).components.attoseconds / 1_000_000_000_000_000)",
-            ])
-            return response
-        } catch let error as HTTPClientError {
-            logger.debug("s3 request failed", metadata: ["method": "\(method)", "path": "\(signed.canonicalURI)", "error": "\(error)"])
-            throw S3ErrorMapping.map(error)
-        }
+        return try await CloudRequests.send(request, client: client, logger: logger, service: "s3", path: signed.canonicalURI)
     }
 
     /// Checks a whole-object GET against the SHA-256 checksum the server stored, when it reports one.
@@ -247,17 +234,5 @@ public struct S3BlobStore: BlobStore {
         if let length = r.header("Content-Length").flatMap(Int.init), length != r.body.count {
             throw BlobStoreError.transient("S3 get \(key) from \(displayName): got \(r.body.count) of \(length) bytes")
         }
-    }
-
-    static func isoDate(_ s: String) -> Date? {
-        (try? Date(s, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))) ?? (try? Date(s, strategy: .iso8601))
-    }
-
-    static func httpDate(_ s: String) -> Date? {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "GMT")
-        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return f.date(from: s)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TroveHTTP
 import TroveStorage
 
 /// Everything `S3BlobStore` needs to reach a bucket, parsed from an `s3://BUCKET/PREFIX?options` URL,
@@ -47,43 +48,16 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         guard let bucket = url.host, !bucket.isEmpty else {
             throw StoreURLError("s3 store URL needs a bucket: s3://BUCKET/PREFIX?endpoint=...&region=...")
         }
-        let query = Dictionary((url.queryItems ?? []).map { ($0.name.lowercased(), $0.value ?? "") }, uniquingKeysWith: { _, b in b })
-        let known: Set = ["endpoint", "region", "path_style", "max_connections", "checksum", "stall_timeout", "list_page_size"]
-        if let unknown = query.keys.sorted().first(where: { !known.contains($0) }) {
-            throw StoreURLError("unknown s3 URL option \(unknown); known: \(known.sorted().joined(separator: ", "))")
-        }
-        // URL query first, then the merged settings (flags/env/config), then the AWS environment.
-        func opt(_ name: String, env: [String] = []) -> String? {
-            if let v = query[name], !v.isEmpty { return v }
-            if let v = settings["s3.\(name)"], !v.isEmpty { return v }
-            for e in env { if let v = environment[e], !v.isEmpty { return v } }
-            return nil
-        }
-        let region = opt("region", env: ["AWS_REGION", "AWS_DEFAULT_REGION"]) ?? "us-east-1"
-        let endpointText = opt("endpoint", env: ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"])
-        let endpoint: URL
-        if let endpointText {
-            guard let u = URL(string: endpointText.hasSuffix("/") ? String(endpointText.dropLast()) : endpointText),
-                  let scheme = u.scheme?.lowercased(), scheme == "http" || scheme == "https", u.host != nil else {
-                throw StoreURLError("s3 endpoint must be an http:// or https:// URL, got \(endpointText.prefix(200))")
-            }
-            endpoint = u
-        } else {
-            endpoint = URL(string: "https://s3.\(region).amazonaws.com")!
-        }
-        let pathStyle: Bool
-        if let p = opt("path_style") {
-            guard let b = Self.bool(p) else { throw StoreURLError("s3 path_style must be true or false, got \(p)") }
-            pathStyle = b
-        } else {
-            // Custom endpoints (MinIO, Ceph, moto) mostly want path style; AWS wants virtual hosts,
-            // except for bucket names with dots, which break TLS wildcard certificates.
-            pathStyle = endpointText != nil || bucket.contains(".")
-        }
-        let maxConnections = try Self.int(opt("max_connections"), "max_connections", default: 16, range: 1...1024)
-        let listPageSize = try Self.int(opt("list_page_size"), "list_page_size", default: 1000, range: 1...1000)
-        let stall = try Self.int(opt("stall_timeout"), "stall_timeout", default: 30, range: 1...3600)
-        let checksum = (opt("checksum") ?? "sha256").lowercased()
+        let o = try StoreOptions(scheme: "s3", url: url, known: StoreOptions.connectionOptions.union(["endpoint", "region", "path_style", "checksum"]),
+                                 settings: settings, environment: environment)
+        let region = o.value("region", env: ["AWS_REGION", "AWS_DEFAULT_REGION"]) ?? "us-east-1"
+        let endpointText = o.value("endpoint", env: ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"])
+        let endpoint = try endpointText.map(o.endpoint) ?? URL(string: "https://s3.\(region).amazonaws.com")!
+        // Custom endpoints (MinIO, Ceph, moto) mostly want path style; AWS wants virtual hosts,
+        // except for bucket names with dots, which break TLS wildcard certificates.
+        let pathStyle = try o.bool("path_style") ?? (endpointText != nil || bucket.contains("."))
+        let connection = try o.connection(maxListPage: 1000)
+        let checksum = (o.value("checksum") ?? "sha256").lowercased()
         guard checksum == "sha256" || checksum == "md5" else { throw StoreURLError("s3 checksum must be sha256 or md5, got \(checksum)") }
 
         let credentials: AWSCredentials
@@ -97,8 +71,8 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
 
         let path = url.percentEncodedPath.removingPercentEncoding ?? url.path
         self.init(bucket: bucket, prefix: path, endpoint: endpoint, region: region, pathStyle: pathStyle, credentials: credentials,
-                  maxConnections: maxConnections, sendSHA256Checksum: checksum == "sha256", stallTimeout: .seconds(stall),
-                  listPageSize: listPageSize)
+                  maxConnections: connection.maxConnections, sendSHA256Checksum: checksum == "sha256",
+                  stallTimeout: connection.stallTimeout, listPageSize: connection.listPageSize)
     }
 
     /// `s3://bucket/prefix at endpoint`: for messages; never holds credentials.
@@ -124,21 +98,5 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         if basePath.hasSuffix("/") { basePath.removeLast() }
         let pathPrefix = pathStyle ? "\(basePath)/\(bucket)" : basePath
         return (host, "\(scheme)://\(host)", pathPrefix)
-    }
-
-    static func bool(_ s: String) -> Bool? {
-        switch s.lowercased() {
-        case "true", "1", "yes", "on": true
-        case "false", "0", "no", "off": false
-        default: nil
-        }
-    }
-
-    static func int(_ s: String?, _ name: String, default d: Int, range: ClosedRange<Int>) throws -> Int {
-        guard let s else { return d }
-        guard let v = Int(s), range.contains(v) else {
-            throw StoreURLError("s3 \(name) must be a number in \(range.lowerBound)...\(range.upperBound), got \(s.prefix(50))")
-        }
-        return v
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TroveHTTP
 import TroveStorage
 
 /// An S3 `<Error>` document's fields.
@@ -10,7 +11,7 @@ public struct S3ErrorBody: Sendable, Equatable {
 
     /// Parses `<Error><Code>…</Code><Message>…</Message>…</Error>`; nil when the body is not one.
     public init?(xml: [UInt8]) {
-        guard !xml.isEmpty, let doc = S3XML.parse(xml), doc.name == "Error" else { return nil }
+        guard !xml.isEmpty, let doc = CloudXML.parse(xml), doc.name == "Error" else { return nil }
         var fields: [String: String] = [:]
         for c in doc.children { fields[c.name] = c.text }
         code = fields.removeValue(forKey: "Code") ?? ""
@@ -86,13 +87,5 @@ public enum S3ErrorMapping {
         return .permanent("S3 \(target) failed in \(whereText)\(serverSays)")
     }
 
-    /// Maps a request that got no response at all. Every network fault is transient.
-    public static func map(_ error: HTTPClientError) -> BlobStoreError {
-        error.isTransient ? .transient(error.description) : .permanent(error.description)
-    }
-
-    static func oneLine(_ s: String) -> String {
-        let flat = s.split(whereSeparator: \.isNewline).joined(separator: " ")
-        return flat.count > 300 ? String(flat.prefix(300)) + "…" : flat
-    }
+    static func oneLine(_ s: String) -> String { CloudRequests.oneLine(s) }
 }

@@ -1,6 +1,6 @@
-import CCrypto
 import Foundation
 import TroveContent
+import TroveHTTP
 
 /// AWS access credentials. `description` never shows the secret or the session token.
 public struct AWSCredentials: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
@@ -153,31 +153,7 @@ public struct SigV4Signer: Sendable {
         return out
     }
 
-    static func hmac(_ key: [UInt8], _ data: [UInt8]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-        var len: UInt32 = 0
-        key.withUnsafeBytes { k in
-            data.withUnsafeBytes { d in
-                _ = HMAC(EVP_sha256(), k.baseAddress, Int32(k.count), d.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                         d.count, &out, &len)
-            }
-        }
-        return Array(out.prefix(Int(len)))
-    }
+    static func hmac(_ key: [UInt8], _ data: [UInt8]) -> [UInt8] { CloudCrypto.hmacSHA256(key: key, data) }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 0xF)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Base64 of MD5, the `Content-MD5` header value.
-    public static func contentMD5(_ bytes: [UInt8]) -> String {
-        var out = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-        var len: UInt32 = 0
-        bytes.withUnsafeBytes { b in _ = EVP_Digest(b.baseAddress, b.count, &out, &len, EVP_md5(), nil) }
-        return Data(out.prefix(Int(len))).base64EncodedString()
-    }
+    static func hex(_ bytes: [UInt8]) -> String { CloudCrypto.hex(bytes) }
 }

@@ -182,7 +182,7 @@ struct S3Env {
 
         // libcurl is loaded only for S3 stores; when it cannot be, the command says so.
         let noCurl = try await s.trove(["ls"], s.environment(["TROVE_LIBCURL": "/nonexistent/libcurl.so.4"]))
-        check(noCurl, status: 69, contains: "S3 stores need libcurl, which could not be loaded")
+        check(noCurl, status: 69, contains: "s3:// and azure:// stores need libcurl, which could not be loaded")
         #expect(noCurl.stderr.contains("/nonexistent/libcurl.so.4"), "\(noCurl)")
 
         // Verbose logging (every request at debug level) names neither secret either.

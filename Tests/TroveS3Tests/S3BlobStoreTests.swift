@@ -2,6 +2,7 @@ import BlobStoreConformance
 import Foundation
 import S3TestServer
 import Testing
+import TroveHTTP
 import TroveS3
 import TroveStorage
 
@@ -114,7 +115,7 @@ import TroveStorage
         let host = "\(c.endpoint.host!):\(c.endpoint.port!)"
         let signed = signer.sign(method: "PUT", path: "/\(c.bucket)/\(c.prefix)/corrupt", query: [],
                                  headers: [("host", host), ("content-type", "application/octet-stream"),
-                                           ("content-md5", SigV4Signer.contentMD5(Array("other bytes".utf8)))],
+                                           ("content-md5", CloudCrypto.contentMD5(Array("other bytes".utf8)))],
                                  payloadHash: "UNSIGNED-PAYLOAD")
         let r = try await store.client.send("PUT", "\(c.endpoint.absoluteString)\(signed.requestTarget)", headers: signed.headers, body: body)
         #expect(r.status == 400)

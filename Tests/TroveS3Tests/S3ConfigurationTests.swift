@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TroveHTTP
 @testable import TroveS3
 import TroveStorage
 
@@ -80,7 +81,7 @@ import TroveStorage
     }
 
     @Test func xmlParsing() throws {
-        let doc = S3XML.parse(Array("""
+        let doc = CloudXML.parse(Array("""
             <?xml version="1.0" encoding="UTF-8"?>
             <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><IsTruncated>true</IsTruncated>
             <Contents><Key>a&amp;b&#x2F;c &lt;d&gt;</Key><ETag>&quot;abc&quot;</ETag><Size>12</Size></Contents>
@@ -90,7 +91,7 @@ import TroveStorage
         #expect(doc?["IsTruncated"] == "true" && doc?["NextContinuationToken"] == "t/+=")
         #expect(doc?.all("Contents").map { $0["Key"] ?? "" } == ["a&b/c <d>", "x<y"])
         #expect(doc?.all("Contents").first?["ETag"] == "\"abc\"")
-        #expect(S3XML.escape("a<&>\"'") == "a&lt;&amp;&gt;&quot;&apos;")
-        #expect(S3XML.parse(Array("not xml".utf8)) == nil)
+        #expect(CloudXML.escape("a<&>\"'") == "a&lt;&amp;&gt;&quot;&apos;")
+        #expect(CloudXML.parse(Array("not xml".utf8)) == nil)
     }
 }

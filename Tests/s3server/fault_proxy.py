@@ -3,7 +3,7 @@
 
   fault_proxy.py --upstream http://127.0.0.1:PORT [--port 0] [--fail-rate 0.25] [--seed 1]
                  [--faults 500,503,reset-before,reset-mid,stall,apply-then-500] [--stall-seconds 5]
-                 [--methods PUT,GET] [--latency-ms 0]
+                 [--methods PUT,GET] [--latency-ms 0] [--dialect s3|azure]
 
 Prints {"port": N, "endpoint": "http://127.0.0.1:N"} on stdout once listening; runs until stdin closes
 or SIGTERM. Requests are forwarded byte for byte (raw target, all headers including Host, so SigV4
@@ -11,12 +11,15 @@ signatures stay valid). With probability --fail-rate a request gets one fault, d
 a random.Random(--seed), so a run's sequence of decisions is repeatable:
 
   500             answer 500 InternalError without forwarding
-  503             answer 503 SlowDown without forwarding
+  503             answer 503 SlowDown (azure: ServerBusy) without forwarding
   reset-before    read the request, then reset the connection (RST) without answering
   reset-mid       forward, then send the status line, headers and half the body, then reset
   stall           read the request, then send nothing for --stall-seconds, then close
   stall-mid       forward, send headers and half the body, then stall and close
   apply-then-500  forward (the write happens), then answer 500 InternalError
+
+--dialect shapes the answers the proxy makes up: s3 (default) sends S3's error codes; azure sends
+Azure's (503 ServerBusy, 500 InternalError) in the body and in the x-ms-error-code header.
 
 --methods limits faults to requests with those HTTP methods (others always pass; the decision
 sequence is drawn only for matching requests). --latency-ms delays every forwarded request, to make a
@@ -45,6 +48,11 @@ from lifecycle import announce_and_serve
 
 ALL_FAULTS = ["500", "503", "reset-before", "reset-mid", "stall", "stall-mid", "apply-then-500"]
 AFTER_FORWARD = {"reset-mid", "stall-mid", "apply-then-500"}
+# What Azure Blob Storage answers in place of S3's codes (--dialect azure).
+AZURE_CODES = {
+    "SlowDown": ("ServerBusy", "The server is busy."),
+    "InternalError": ("InternalError", "The server encountered an internal error. Please retry the request."),
+}
 
 
 def error_body(code, message):
@@ -104,9 +112,13 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def answer(self, status, code, message):
+        if self.state.args.dialect == "azure":
+            code, message = AZURE_CODES.get(code, (code, message))
         body = error_body(code, message) if self.command != "HEAD" else b""
         self.send_response(status)
         self.send_header("Content-Type", "application/xml")
+        if self.state.args.dialect == "azure":
+            self.send_header("x-ms-error-code", code)
         self.send_header("Content-Length", str(len(error_body(code, message))))
         self.end_headers()
         self.wfile.write(body)
@@ -193,6 +205,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--methods", default="", help="comma-separated HTTP methods to inject faults into (default: all)")
     ap.add_argument("--latency-ms", type=int, default=0, help="delay added to every request")
+    ap.add_argument("--dialect", choices=["s3", "azure"], default="s3", help="error codes of the answers made up")
     args = ap.parse_args()
 
     Handler.state = State(args)

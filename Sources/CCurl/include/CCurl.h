@@ -3,7 +3,7 @@
 #include <curl/curl.h>
 
 // libcurl is loaded on first use (dlopen), not linked: it and the ~25 libraries it pulls in cost
-// ~6 ms at every process start, and only S3 stores need them. The header gives the types and
+// ~6 ms at every process start, and only cloud stores (s3://, azure://) need them. The header gives the types and
 // constants; every function Trove calls goes through these wrappers. libcurl's setopt/getinfo are
 // also variadic, which Swift cannot call, hence the typed variants.
 

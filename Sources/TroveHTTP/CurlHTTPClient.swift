@@ -85,7 +85,8 @@ public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
 /// concurrency thread ever blocks on the network; each request resumes its caller through a
 /// continuation. Connections are pooled and reused across requests; at most `maxConnections`
 /// transfers run at once and further requests wait in FIFO order. Cancelling the calling task aborts
-/// its transfer. Used by `S3BlobStore`, and usable by any test or feature that needs plain HTTP.
+/// its transfer, whether it is running or still waiting for a connection. The one HTTP engine of every
+/// cloud backend (`S3BlobStore`, `AzureBlobStore`), and usable by any test or feature that needs plain HTTP.
 public final class CurlHTTPClient: Sendable {
     /// Tunables; the defaults suit a remote object store.
     public struct Configuration: Sendable {
@@ -141,7 +142,7 @@ public final class CurlHTTPClient: Sendable {
     public func shutdown() { engine.shutdown() }
 }
 
-/// libcurl is loaded at run time, the first time an S3 store is opened, so commands on local stores
+/// libcurl is loaded at run time, the first time a cloud store (`s3://`, `azure://`) is opened, so commands on local stores
 /// start without it (and its ~25 dependencies) and run where it is not installed.
 public enum CurlLibrary {
     /// Loads and initialises libcurl once; throws why when it cannot be.
@@ -169,6 +170,9 @@ final class CurlTransfer: @unchecked Sendable {
     var body: [UInt8] = []
     var maxBody = Int.max
     var tooLarge = false
+    /// Set under the engine's lock by `cancel`, which may run before `submit` (a task cancelled as it
+    /// starts the request): a transfer so marked is never started.
+    var cancelRequested = false
 
     init(request: HTTPRequest) {
         self.request = request
@@ -223,21 +227,25 @@ final class CurlEngine: @unchecked Sendable {
     }
 
     func submit(_ t: CurlTransfer, continuation: CheckedContinuation<HTTPResponse, any Error>) {
-        let rejected: Bool = lock.withLock {
-            if stopping { return true }
+        let rejection: (any Error)? = lock.withLock {
+            if t.cancelRequested { return CancellationError() }
+            if stopping { return HTTPClientError(kind: .shutdown, origin: t.origin, reason: "shut down") }
             t.continuation = continuation
             pending.append(t)
-            return false
+            return nil
         }
-        if rejected {
-            continuation.resume(throwing: HTTPClientError(kind: .shutdown, origin: t.origin, reason: "shut down"))
+        if let rejection {
+            continuation.resume(throwing: rejection)
             return
         }
         wake()
     }
 
     func cancel(_ t: CurlTransfer) {
-        lock.withLock { if !closed { cancelled.append(t) } }
+        lock.withLock {
+            t.cancelRequested = true
+            if !closed { cancelled.append(t) }
+        }
         wake()
     }
 
@@ -255,14 +263,26 @@ final class CurlEngine: @unchecked Sendable {
         var running: Int32 = 0
         let cap = max(1, configuration.maxConnections)
         while true {
-            let (starts, cancels, stop): ([CurlTransfer], [CurlTransfer], Bool) = lock.withLock {
+            // Cancellations first, in the same critical section that takes new transfers: a transfer
+            // cancelled while still queued leaves the queue here and is never started.
+            let (starts, cancels, dequeued, stop): ([CurlTransfer], [CurlTransfer], [CurlTransfer], Bool) = lock.withLock {
+                var dequeued: [CurlTransfer] = []
+                var running: [CurlTransfer] = []
+                for t in cancelled {
+                    if let i = pending.firstIndex(where: { $0 === t }) {
+                        pending.remove(at: i)
+                        dequeued.append(t)
+                    } else {
+                        running.append(t)
+                    }
+                }
+                cancelled.removeAll()
                 let room = max(0, cap - active.count)
                 let take = stopping ? [] : Array(pending.prefix(room))
                 pending.removeFirst(take.count)
-                let c = cancelled
-                cancelled.removeAll()
-                return (take, c, stopping)
+                return (take, running, dequeued, stopping)
             }
+            for t in dequeued { t.finish(.failure(CancellationError())) }
             for t in cancels { abort(t, CancellationError()) }
             if stop { break }
             for t in starts { begin(t) }
@@ -286,20 +306,12 @@ final class CurlEngine: @unchecked Sendable {
         }
     }
 
-    /// Removes a transfer whether it is running or still queued, failing its caller.
+    /// Stops a running transfer, failing its caller (one that already finished is left alone).
     private func abort(_ t: CurlTransfer, _ error: any Error) {
-        if let easy = t.easy, active[easy] != nil {
-            trove_curl_multi_remove_handle(multi, easy)
-            recycle(t)
-            t.finish(.failure(error))
-            return
-        }
-        let wasQueued: Bool = lock.withLock {
-            guard let i = pending.firstIndex(where: { $0 === t }) else { return false }
-            pending.remove(at: i)
-            return true
-        }
-        if wasQueued { t.finish(.failure(error)) }
+        guard let easy = t.easy, active[easy] != nil else { return }
+        trove_curl_multi_remove_handle(multi, easy)
+        recycle(t)
+        t.finish(.failure(error))
     }
 
     private func begin(_ t: CurlTransfer) {

@@ -1,7 +1,7 @@
 import Foundation
 import S3TestServer
 import Testing
-import TroveS3
+import TroveHTTP
 
 @Suite struct CurlHTTPClientTests {
     @Test func refusedConnectionIsATransientClientError() async throws {
@@ -41,6 +41,46 @@ import TroveS3
         #expect(clock.now - start < .seconds(5))
     }
 
+    /// Hundreds of requests to a server that never answers, a few connections at a time, cancelled
+    /// in waves while earlier ones are aborted and later ones are being started: every cancelled request
+    /// must end with `CancellationError` at once. A transfer cancelled while still queued but started
+    /// anyway (issue 12, item 17) would run until stall detection gives up on it and end `timedOut`.
+    @Test func cancellationStormNeverStartsACancelledTransfer() async throws {
+        let proxy = try await FaultProxy.start(upstream: "http://127.0.0.1:1", failRate: 1.0, faults: "stall", stallSeconds: 60)
+        defer { proxy.stop() }
+        var config = CurlHTTPClient.Configuration()
+        config.maxConnections = 3
+        config.lowSpeedTime = .seconds(2)
+        let client = try CurlHTTPClient(configuration: config)
+        var outcomes: [String: Int] = [:]
+        for wave in 0..<25 {
+            let tasks = (0..<24).map { i in
+                Task { () -> String in
+                    do {
+                        _ = try await client.send("GET", proxy.endpoint + "/storm/\(wave)/\(i)")
+                        return "answered"
+                    } catch is CancellationError {
+                        return "cancelled"
+                    } catch let e as HTTPClientError {
+                        return "\(e.kind)"
+                    } catch {
+                        return "\(error)"
+                    }
+                }
+            }
+            // Let the wave queue up, then cancel it from the oldest: each cancelled running transfer
+            // frees a connection, which the engine hands to the next queued one just as it is cancelled.
+            for _ in 0..<(wave % 5) { await Task.yield() }
+            for t in tasks { t.cancel(); if wave % 2 == 0 { await Task.yield() } }
+            for t in tasks { outcomes[await t.value, default: 0] += 1 }
+        }
+        let reached = try await FaultProxy.stats(proxy)["requests"] ?? 0
+        print("cancellation storm: \(outcomes), \(reached) requests reached the server")
+        #expect(outcomes == ["cancelled": 25 * 24], "\(outcomes)")
+        // The client still works afterwards: no aborted transfer kept a connection slot.
+        await #expect(throws: HTTPClientError.self) { _ = try await client.send("GET", "http://127.0.0.1:1/after") }
+    }
+
     @Test func concurrentRequestsAllComplete() async throws {
         let moto = try await Moto.shared()
         var config = CurlHTTPClient.Configuration()
@@ -60,10 +100,10 @@ import TroveS3
     /// rather than skipping.
     @Test func missingHelperFailsLoudly() async throws {
         do {
-            _ = try await PythonService.start("no_such_helper.py", [])
+            _ = try await PythonService.start("s3server/no_such_helper.py", [])
             Issue.record("a missing helper started")
         } catch let e as TestServerError {
-            #expect(e.description.contains("did not start") && e.description.contains("pip install 'moto[server]'"), "\(e)")
+            #expect(e.description.contains("did not start") && e.description.contains("pip install 'moto[server]' boto3 azure-storage-blob"), "\(e)")
         }
     }
 }

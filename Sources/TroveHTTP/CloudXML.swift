@@ -1,27 +1,28 @@
-/// A minimal XML reader and writer for S3's small, flat documents (errors, listings, delete results).
+/// A minimal XML reader and writer for the small, flat documents of cloud storage APIs (S3 and Azure
+/// errors, listings, delete results).
 ///
 /// Handles elements, attributes (skipped), text with the five named entities and numeric character
-/// references, CDATA, comments and the XML declaration; enough for S3 without FoundationXML/libxml2.
-struct S3XML: Sendable {
-    var name: String
-    var text: String
-    var children: [S3XML]
+/// references, CDATA, comments and the XML declaration; enough without FoundationXML/libxml2.
+public struct CloudXML: Sendable {
+    public var name: String
+    public var text: String
+    public var children: [CloudXML]
 
     /// The first child named `name`.
-    func child(_ name: String) -> S3XML? { children.first { $0.name == name } }
+    public func child(_ name: String) -> CloudXML? { children.first { $0.name == name } }
     /// The text of the first child named `name`.
-    subscript(_ name: String) -> String? { child(name)?.text }
+    public subscript(_ name: String) -> String? { child(name)?.text }
     /// All children named `name`.
-    func all(_ name: String) -> [S3XML] { children.filter { $0.name == name } }
+    public func all(_ name: String) -> [CloudXML] { children.filter { $0.name == name } }
 
     /// Parses a document and returns its root element, or nil if it is not well-formed enough.
-    static func parse(_ bytes: [UInt8]) -> S3XML? {
+    public static func parse(_ bytes: [UInt8]) -> CloudXML? {
         var p = Parser(b: bytes)
         return p.document()
     }
 
     /// Escapes text for element content.
-    static func escape(_ s: String) -> String {
+    public static func escape(_ s: String) -> String {
         var out = ""
         out.reserveCapacity(s.utf8.count)
         for c in s.unicodeScalars {
@@ -41,7 +42,7 @@ struct S3XML: Sendable {
         let b: [UInt8]
         var i = 0
 
-        mutating func document() -> S3XML? {
+        mutating func document() -> CloudXML? {
             skipMisc()
             guard i < b.count, b[i] == UInt8(ascii: "<") else { return nil }
             return element()
@@ -65,7 +66,7 @@ struct S3XML: Sendable {
             i = min(b.count, i + u.count)
         }
 
-        mutating func element() -> S3XML? {
+        mutating func element() -> CloudXML? {
             guard i < b.count, b[i] == UInt8(ascii: "<") else { return nil }
             i += 1
             let start = i
@@ -81,10 +82,10 @@ struct S3XML: Sendable {
             guard i < b.count else { return nil }
             if b[i] == UInt8(ascii: "/") {
                 i += 2 // "/>"
-                return S3XML(name: name, text: "", children: [])
+                return CloudXML(name: name, text: "", children: [])
             }
             i += 1
-            var node = S3XML(name: name, text: "", children: [])
+            var node = CloudXML(name: name, text: "", children: [])
             var text: [UInt8] = []
             while i < b.count {
                 if starts("</") {
