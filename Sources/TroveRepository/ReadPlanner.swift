@@ -35,6 +35,13 @@ public struct ReadPlanner: Sendable {
         public var offset: Int
         public var length: Int
         public var chunks: [ChunkRef]
+
+        public init(pack: Digest, offset: Int, length: Int, chunks: [ChunkRef]) {
+            self.pack = pack
+            self.offset = offset
+            self.length = length
+            self.chunks = chunks
+        }
     }
 
     /// The regions that read every distinct chunk (by digest) of `chunks` once, in pack and offset order.
@@ -101,22 +108,34 @@ public struct ReadPlanner: Sendable {
     }
 
     /// Decodes and verifies each chunk of a region from its stored bytes, in offset order, handing each
-    /// to `body`; a chunk that does not decode to its digest throws `RepositoryError.corrupt` naming
-    /// it and its pack. CPU work: call it off the cooperative pool when the region is large.
+    /// to `body`. A chunk that does not decode to its digest (or lies outside the bytes) throws
+    /// `RepositoryError.corrupt` naming it and its pack; with `onCorrupt`, it is reported there instead
+    /// and the next chunk is decoded (verify lists every bad chunk). CPU work: call it off the
+    /// cooperative pool when the region is large.
     public static func decode(_ region: Region, stored: [UInt8], dictionaries: [Digest: ZstdDictionary],
+                              onCorrupt: ((ChunkRef, RepositoryError) -> Void)? = nil,
                               _ body: (ChunkRef, [UInt8]) throws -> Void) throws {
         let decompressor = ZstdDecompressor()
         try stored.withUnsafeBytes { all in
             for c in region.chunks {
                 let l = c.location
                 let lo = l.offset - region.offset
-                let slice = UnsafeRawBufferPointer(rebasing: all[lo..<(lo + l.storedSize)])
                 let bytes: [UInt8]
                 do {
-                    bytes = try ChunkCodec.decode(slice, codec: l.codec, rawSize: l.rawSize, digest: c.digest,
-                                                  dictionary: l.dictionary.flatMap { dictionaries[$0] }, decompressor: decompressor)
-                } catch let e as CorruptChunkError {
-                    throw RepositoryError.corrupt("\(e) (pack \(region.pack.hex))")
+                    guard lo >= 0, l.storedSize >= 0, lo <= all.count - l.storedSize else {
+                        throw RepositoryError.corrupt("chunk \(c.digest.hex) lies outside the bytes read from pack \(region.pack.hex)")
+                    }
+                    let slice = UnsafeRawBufferPointer(rebasing: all[lo..<(lo + l.storedSize)])
+                    do {
+                        bytes = try ChunkCodec.decode(slice, codec: l.codec, rawSize: l.rawSize, digest: c.digest,
+                                                      dictionary: l.dictionary.flatMap { dictionaries[$0] }, decompressor: decompressor)
+                    } catch let e as CorruptChunkError {
+                        throw RepositoryError.corrupt("\(e) (pack \(region.pack.hex))")
+                    }
+                } catch let e as RepositoryError {
+                    guard let onCorrupt else { throw e }
+                    onCorrupt(c, e)
+                    continue
                 }
                 try body(c, bytes)
             }
