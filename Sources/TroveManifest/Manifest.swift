@@ -14,34 +14,50 @@ public final class Manifest: @unchecked Sendable {
 
     public init(path: String, digest: Digest) throws {
         self.digest = digest
-        db = try SQLiteDatabase(path: path, mode: .readOnly)
-        var kv: [String: String] = [:]
         do {
-            let m = try db.prepare("SELECT key, value FROM meta")
-            while try m.step() { kv[m.string(0)] = m.string(1) }
+            (db, metadata, byPath, chunksOf, children) = try Manifest.open(path)
         } catch let e as SQLiteError {
-            throw ManifestError.malformed("\(digest.short): \(e.message)")
+            throw ManifestError.malformed("manifest \(digest.hex): \(e.message)")
+        } catch ManifestError.malformed(let m) {
+            throw ManifestError.malformed("manifest \(digest.hex): \(m)")
         }
-        metadata = try ManifestMetadata(keyValues: kv)
-        do { try metadata.chunker.validate() } catch {
-            throw ManifestError.malformed("manifest \(digest.hex): \(error.message)")
-        }
-        byPath = try db.prepare("SELECT id, path, kind, size, mode, content_type, digest, link_target FROM files WHERE path = ?")
+    }
+
+    /// Opens the file, reads and checks the metadata, prepares the statements every read uses.
+    private static func open(_ path: String) throws -> (SQLiteDatabase, ManifestMetadata, SQLiteStatement, SQLiteStatement, SQLiteStatement) {
+        let db = try SQLiteDatabase(path: path, mode: .readOnly)
+        var kv: [String: String] = [:]
+        let m = try db.prepare("SELECT key, value FROM meta")
+        while try m.step() { kv[try m.exactString(0)] = try m.exactString(1) }
+        let metadata = try ManifestMetadata(keyValues: kv)
+        do { try metadata.chunker.validate() } catch { throw ManifestError.malformed(error.message) }
+        let byPath = try db.prepare("SELECT id, path, kind, size, mode, content_type, digest, link_target FROM files WHERE path = ?")
         // Left joins: a row naming a chunk, pack or dictionary that does not exist is an error, not a
         // chunk silently left out of the file.
-        chunksOf = try db.prepare("""
+        let chunksOf = try db.prepare("""
             SELECT c.digest, p.digest, c.pack_offset, c.stored_size, c.raw_size, c.codec, d.digest, fc.file_offset,
                    fc.chunk_id, c.dictionary_id
             FROM file_chunks fc LEFT JOIN chunks c ON c.id = fc.chunk_id LEFT JOIN packs p ON p.id = c.pack_id
             LEFT JOIN dictionaries d ON d.id = c.dictionary_id WHERE fc.file_id = ? ORDER BY fc.seq
             """)
-        children = try db.prepare("SELECT id, path, kind, size, mode, content_type, digest, link_target FROM files WHERE path > ? AND path < ? ORDER BY path")
+        let children = try db.prepare("SELECT id, path, kind, size, mode, content_type, digest, link_target FROM files WHERE path > ? AND path < ? ORDER BY path")
+        return (db, metadata, byPath, chunksOf, children)
+    }
+
+    /// Runs `body` holding the connection's lock; a SQLite error (a damaged file: "database disk image
+    /// is malformed") becomes a `ManifestError` naming the manifest, like any other bad manifest.
+    private func locked<T>(_ body: () throws -> T) throws -> T {
+        try lock.withLock {
+            do { return try body() } catch let e as SQLiteError {
+                throw ManifestError.malformed("manifest \(digest.hex): \(e.message)")
+            }
+        }
     }
 
     /// What SQLite's `PRAGMA integrity_check` finds wrong with the file (empty when sound). Manifests
     /// are laid out by Trove's own writer (`SQLiteFileBuilder`), so `trove verify --deep` asks SQLite.
     public func integrityProblems() throws -> [String] {
-        try lock.withLock {
+        try locked {
             let check = try db.prepare("PRAGMA integrity_check")
             var problems: [String] = []
             while try check.step() {
@@ -54,7 +70,7 @@ public final class Manifest: @unchecked Sendable {
 
     /// The record for one logical path, or nil. Every record a manifest hands out has passed `check`.
     public func file(at path: String) throws -> FileRecord? {
-        try lock.withLock {
+        try locked {
             defer { byPath.reset() }
             byPath.bind(1, path)
             return try byPath.step() ? try record(byPath) : nil
@@ -70,7 +86,7 @@ public final class Manifest: @unchecked Sendable {
         func bad(_ why: String) -> ManifestError {
             .malformed("manifest \(digest.hex): file \(file.path.debugDescription): \(why)")
         }
-        let out: [ChunkRef] = try lock.withLock {
+        let out: [ChunkRef] = try locked {
             defer { chunksOf.reset() }
             chunksOf.bind(1, file.id)
             var out: [ChunkRef] = []
@@ -103,7 +119,7 @@ public final class Manifest: @unchecked Sendable {
     /// Every entry under `prefix` (a directory path without trailing slash, or "" for all), in path order.
     /// With `recursive: false`, only direct children.
     public func list(under prefix: String = "", recursive: Bool = true) throws -> [FileRecord] {
-        try lock.withLock {
+        try locked {
             defer { children.reset() }
             let lo = prefix.isEmpty ? "" : prefix + "/"
             let hi = prefix.isEmpty ? "\u{10FFFF}" : prefix + "0" // "0" sorts right after "/"
@@ -121,7 +137,7 @@ public final class Manifest: @unchecked Sendable {
 
     /// Every distinct chunk this build references with its location (the dedup index and gc read this).
     public func forEachChunk(_ body: (Digest, ChunkLocation) throws -> Void) throws {
-        try lock.withLock {
+        try locked {
             // Packs and dictionaries are few: read them once instead of joining them to every chunk row.
             var packs: [Int: Digest] = [:], dicts: [Int: Digest] = [:]
             let p = try db.prepare("SELECT id, digest FROM packs")
@@ -147,7 +163,7 @@ public final class Manifest: @unchecked Sendable {
 
     /// The packs and dictionaries this build references.
     public func referencedObjects() throws -> (packs: [Digest], dictionaries: [Digest]) {
-        try lock.withLock {
+        try locked {
             var packs: [Digest] = [], dicts: [Digest] = []
             let p = try db.prepare("SELECT digest FROM packs ORDER BY id")
             while try p.step() { packs.append(try p.digest(0)) }
@@ -159,7 +175,7 @@ public final class Manifest: @unchecked Sendable {
 
     /// Stored bytes of the distinct chunks this build references.
     public func storedBytes() throws -> Int {
-        try lock.withLock {
+        try locked {
             let s = try db.prepare("SELECT coalesce(sum(stored_size), 0) FROM chunks")
             _ = try s.step()
             return s.int(0)
