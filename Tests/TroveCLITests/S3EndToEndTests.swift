@@ -90,11 +90,10 @@ struct S3Env {
         let e = try ex.json()
         let gets = e.object("requests").int("gets")
         #expect(e.int("files") == 333 && e.string("manifest") == manifest)
-        // About one GET per file (plus ref, manifest, dictionary): the 3 MiB PDF's ~400 chunks take one or
-        // two; a few multi-chunk pages whose chunks parallel workers interleaved with others take two.
-        // Counts include retried attempts (metering sits inside the retry decorator), so under load a few
-        // more show up; the property that matters is far fewer GETs than chunks.
-        #expect(gets <= e.int("files") + 64 && gets * 2 < chunks, "\(gets) GETs for \(chunks) chunks")
+        // One ranged GET per pack region (ReadPlanner), plus ref, manifest and dictionary. Counts include
+        // retried attempts (metering sits inside the retry decorator), so under load a few more may show
+        // up; S3ExportRequestsTests counts on the server.
+        #expect(gets <= r.int("packs") + 8, "\(gets) GETs for \(r.int("packs")) packs")
         print("e2e export: \(gets) GETs for \(chunks) chunks in \(e.int("files")) files: \(e.object("requests"))")
 
         // ls at three levels, with and without --json.
