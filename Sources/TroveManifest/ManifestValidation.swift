@@ -62,6 +62,40 @@ public enum ManifestPath {
         }
         return parts.joined(separator: "/")
     }
+
+    /// Whether a symlink at `link` to `target` leaves the tree when followed as a file system does:
+    /// component by component, following the tree's own `links` (path → target) met on the way. A
+    /// loop (more than 40 links, Linux's limit) goes nowhere, so it does not leave; an absolute or
+    /// empty target, or a step above the root, does.
+    public static func leavesTree(link: String, target: String, through links: [String: String]) -> Bool {
+        enum Outcome { case inside([String]), outside, loop }
+        var budget = 40
+        func walk(_ base: [String], _ target: String) -> Outcome {
+            let bytes = target.utf8
+            guard !bytes.isEmpty, bytes.first != UInt8(ascii: "/"), !bytes.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return .outside }
+            var parts = base
+            for seg in target.split(separator: "/") {
+                if seg == "." { continue }
+                if seg == ".." {
+                    guard !parts.isEmpty else { return .outside }
+                    parts.removeLast()
+                    continue
+                }
+                parts.append(String(seg))
+                if let next = links[parts.joined(separator: "/")] {
+                    budget -= 1
+                    guard budget >= 0 else { return .loop }
+                    switch walk(Array(parts.dropLast()), next) {
+                    case .inside(let resolved): parts = resolved
+                    case let other: return other
+                    }
+                }
+            }
+            return .inside(parts)
+        }
+        if case .outside = walk(link.split(separator: "/").dropLast().map(String.init), target) { return true }
+        return false
+    }
 }
 
 extension Manifest {
@@ -98,15 +132,22 @@ extension Manifest {
         if l.codec == .zstdDictionary, l.dictionary == nil { throw bad("zstd+dict chunk without a dictionary") }
     }
 
-    /// Checks a whole tree's shape, given every entry in path order: paths unique, and every entry's
-    /// parent (when listed) a directory, so no file is ever written through a symlink or a file.
+    /// Checks a whole tree's shape, given every entry in path order: paths unique, every entry's
+    /// parent (when listed) a directory, so no file is ever written through a symlink or a file, and
+    /// every symlink, followed through the tree's other links as a file system would, stays inside it
+    /// (`a/b -> ..` then `s -> a/b/a/b/../../../etc` is lexically inside, and out on disk).
     public func checkStructure(_ entries: [FileRecord]) throws {
         var kinds: [String: EntryKind] = [:]
+        var links: [String: String] = [:]
         kinds.reserveCapacity(entries.count)
         for e in entries {
             guard kinds.updateValue(e.kind, forKey: e.path) == nil else {
                 throw ManifestError.malformed("manifest \(digest.hex): path \(e.path.debugDescription) listed twice")
             }
+            if e.kind == .symlink, let t = e.linkTarget { links[e.path] = t }
+        }
+        for (link, target) in links where ManifestPath.leavesTree(link: link, target: target, through: links) {
+            throw ManifestError.malformed("manifest \(digest.hex): symlink \(link.debugDescription) -> \(target.debugDescription) leads out of the tree through other links")
         }
         for e in entries {
             var parent = e.path[...]

@@ -115,7 +115,9 @@ final class ExportTree: Sendable {
 
     init(destination: String, files: [FileRecord]) throws {
         self.destination = destination
-        try FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
+        // (The destination is the user's own path: links in it are followed. When it cannot be
+        // created, opening it says why in one line.)
+        try? FileManager.default.createDirectory(atPath: destination, withIntermediateDirectories: true)
         let fd = open(destination, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw ExportError.io(destination, String(cString: strerror(errno))) }
         root = fd

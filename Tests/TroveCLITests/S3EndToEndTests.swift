@@ -213,7 +213,9 @@ struct S3Env {
         #expect(try treesIdentical(tree, out))
         let stats = try await FaultProxy.stats(proxy)
         let requests = stats["requests"] ?? 0, faults = stats["faults"] ?? 0
-        #expect(requests > 300 && Double(faults) > Double(requests) * 0.18 && Double(faults) < Double(requests) * 0.32, "\(stats)")
+        // Export reads one region per pack now (not one GET per file), so the run makes ~60 requests:
+        // the fault share is checked loosely (0.25 ± ~2.5σ).
+        #expect(requests > 50 && Double(faults) > Double(requests) * 0.12 && Double(faults) < Double(requests) * 0.38, "\(stats)")
         for kind in ["500", "503", "reset-before", "reset-mid", "apply-then-500"] { #expect((stats[kind] ?? 0) > 0, "no \(kind): \(stats)") }
         print("e2e through 25% faults: \(stats); publish requests \(r.object("requests"))")
     }

@@ -119,6 +119,26 @@ import TroveStorage
         #expect(try await Self.deepVerifyProblems(fx).contains { $0.contains(d.hex) })
     }
 
+    /// Links that are each lexically inside but, followed through one another as a file system (or a
+    /// web server serving the export) follows them, lead out: refused, not exported.
+    @Test func exportRefusesALinkChainThatLeavesTheTree() async throws {
+        let (fx, _) = try await published()
+        let d = try await Self.craft(fx, """
+            INSERT INTO files(path, kind, size, mode, link_target) VALUES ('html/evil/b', 'symlink', 2, 511, '..');
+            INSERT INTO files(path, kind, size, mode, link_target) VALUES ('html/s', 'symlink', 30, 511, 'evil/b/evil/b/../../../../etc/passwd');
+            """)
+        await #expect(throws: ManifestError.self) { _ = try await Self.export(fx) }
+        #expect(try await Self.deepVerifyProblems(fx).contains { $0.contains(d.hex) && $0.contains("leads out of the tree") })
+        // A loop goes nowhere: not an escape, exported as links.
+        let (fx2, _) = try await published()
+        try await Self.craft(fx2, """
+            INSERT INTO files(path, kind, size, mode, link_target) VALUES ('html/l1', 'symlink', 2, 511, 'l2');
+            INSERT INTO files(path, kind, size, mode, link_target) VALUES ('html/l2', 'symlink', 2, 511, 'l1');
+            """)
+        let dest = try await Self.export(fx2)
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dest + "/html/l1") == "l2")
+    }
+
     /// Item 2, beneath the manifest checks: a symlink already in the destination is not followed.
     @Test func exportDoesNotFollowASymlinkInTheDestination() async throws {
         let (fx, _) = try await published()
