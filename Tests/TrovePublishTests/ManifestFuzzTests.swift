@@ -76,11 +76,15 @@ import TroveStorage
         ]
         for (p, b) in originals { try fx.write(tree, p, b, mode: p == "bin/tool" ? 0o755 : 0o644) }
         try FileManager.default.createSymbolicLink(atPath: tree + "/html/latest.html", withDestinationPath: "sub/a.html")
+        // A memory store: hundreds of fsync'ing writes would queue on the blocking-I/O pool the whole
+        // test process shares (other tests' publish leases renew through it).
+        let repository = Repository(store: MemoryBlobStore(), cacheDirectory: fx.root.appendingPathComponent("fuzz-cache"))
         var o = PublishOptions()
         o.packSize = 64 << 10 // several packs
-        _ = try await fx.publish("p", "v", tree, options: o)
-        let live = try await fx.repository.openVersion("p", "v")
-        let real = try [UInt8](Data(contentsOf: URL(fileURLWithPath: fx.root.appendingPathComponent("cache/manifests/\(live.digest.hex).sqlite").path)))
+        o.buildTime = Date(timeIntervalSince1970: 1_700_000_000)
+        _ = try await Publisher(repository: repository, options: o).publish(project: "p", version: "v", from: tree)
+        let live = try await repository.openVersion("p", "v")
+        let real = try [UInt8](Data(contentsOf: URL(fileURLWithPath: fx.root.appendingPathComponent("fuzz-cache/manifests/\(live.digest.hex).sqlite").path)))
         originals["html/latest.html"] = nil
         let published = Set(originals.values.map { Digest.sha256($0) })
         let scratch = fx.dir("scratch"), sandbox = fx.dir("sandbox")
@@ -110,11 +114,11 @@ import TroveStorage
                 try? FileManager.default.removeItem(atPath: path)
             }
             let digest = Digest.sha256(bytes)
-            try await fx.repository.store.put(StoreLayout.manifest(digest), try ManifestCodec.encode(bytes))
+            try await repository.store.put(StoreLayout.manifest(digest), try ManifestCodec.encode(bytes))
 
             // Open (what every command does first).
             let m: Manifest
-            do { m = try await fx.repository.manifest(digest) } catch {
+            do { m = try await repository.manifest(digest) } catch {
                 try expectReadError(error, "open, iteration \(i)")
                 n.refusedAtOpen += 1
                 continue
@@ -128,7 +132,7 @@ import TroveStorage
                     guard let f = try m.file(at: p), f.kind == .file else { continue }
                     let chunks = try m.chunks(of: f)
                     #expect(chunks.allSatisfy { $0.location.rawSize <= ManifestLimits.maxChunkBytes && $0.location.storedSize <= ZstdCompressor.bound(ManifestLimits.maxChunkBytes) })
-                    let out = try await ChunkReader(repository: fx.repository).read(chunks)
+                    let out = try await ChunkReader(repository: repository).read(chunks)
                     #expect(out.count == f.size && published.contains(Digest.sha256(out)),
                             "iteration \(i) (seed \(seed)): cat \(p) returned \(out.count) bytes that were never published")
                     n.filesRead += 1
@@ -141,7 +145,7 @@ import TroveStorage
             // export into a fresh destination inside the sandbox.
             let dest = sandbox + "/\(i)/out"
             do {
-                _ = try await Exporter(repository: fx.repository).export(m, to: dest)
+                _ = try await Exporter(repository: repository).export(m, to: dest)
                 n.exports += 1
                 try checkExport(dest, published: published, iteration: i)
             } catch {
@@ -158,8 +162,8 @@ import TroveStorage
                 n.validationsRefused += 1
             }
             if i % 25 == 0 {
-                try await fx.repository.switchVersion("p", "v", to: digest, published: "2026-01-01T00:00:00Z")
-                let r = try await Verifier(repository: fx.repository, deep: true).run()
+                try await repository.switchVersion("p", "v", to: digest, published: "2026-01-01T00:00:00Z")
+                let r = try await Verifier(repository: repository, deep: true).run()
                 n.verifies += 1
                 if !r.ok { n.verifyProblems += 1 }
             }
