@@ -65,36 +65,93 @@ public enum ManifestPath {
 
     /// Whether a symlink at `link` to `target` leaves the tree when followed as a file system does:
     /// component by component, following the tree's own `links` (path → target) met on the way. A
-    /// loop (more than 40 links, Linux's limit) goes nowhere, so it does not leave; an absolute or
-    /// empty target, or a step above the root, does.
+    /// loop goes nowhere, so it does not leave; an absolute or empty target, or a step above the root,
+    /// does. Linear in the targets' lengths (links are resolved once each, through a trie of their
+    /// paths), so a hostile manifest cannot make it quadratic.
     public static func leavesTree(link: String, target: String, through links: [String: String]) -> Bool {
-        enum Outcome { case inside([String]), outside, loop }
-        var budget = 40
-        func walk(_ base: [String], _ target: String) -> Outcome {
-            let bytes = target.utf8
-            guard !bytes.isEmpty, bytes.first != UInt8(ascii: "/"), !bytes.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return .outside }
-            var parts = base
-            for seg in target.split(separator: "/") {
-                if seg == "." { continue }
-                if seg == ".." {
-                    guard !parts.isEmpty else { return .outside }
-                    parts.removeLast()
-                    continue
-                }
-                parts.append(String(seg))
-                if let next = links[parts.joined(separator: "/")] {
-                    budget -= 1
-                    guard budget >= 0 else { return .loop }
-                    switch walk(Array(parts.dropLast()), next) {
-                    case .inside(let resolved): parts = resolved
-                    case let other: return other
-                    }
+        LinkResolver(links).leaves(link, target)
+    }
+}
+
+/// The tree's symlinks as a trie of their paths; each link resolved at most once.
+final class LinkResolver {
+    final class Node {
+        var children: [Substring: Node] = [:]
+        var target: String?
+        var state: State = .unresolved
+    }
+    enum State { case unresolved, resolving, inside([Node?]), outside }
+    enum Outcome { case inside([Node?]), outside, loop }
+    let root = Node()
+
+    init(_ links: [String: String]) {
+        for (path, target) in links {
+            var n = root
+            for seg in path.split(separator: "/") {
+                if let c = n.children[seg] { n = c } else { let c = Node(); n.children[seg] = c; n = c }
+            }
+            n.target = target
+        }
+    }
+
+    /// The nodes of a link's parent directories (every one is in the trie: the link's path put it there).
+    func parents(_ path: String) -> [Node?] {
+        var out: [Node?] = []
+        var n: Node? = root
+        for seg in path.split(separator: "/").dropLast() {
+            n = n?.children[seg]
+            out.append(n)
+        }
+        return out
+    }
+
+    func leaves(_ link: String, _ target: String) -> Bool {
+        if case .outside = walk(parents(link), target) { return true }
+        return false
+    }
+
+    /// Follows `target` from the directory `base` (a stack of trie nodes, nil where a component is not
+    /// on any link's path).
+    func walk(_ base: [Node?], _ target: String) -> Outcome {
+        let bytes = target.utf8
+        guard !bytes.isEmpty, bytes.first != UInt8(ascii: "/"), !bytes.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return .outside }
+        var stack = base
+        for seg in target.split(separator: "/") {
+            if seg == "." { continue }
+            if seg == ".." {
+                guard !stack.isEmpty else { return .outside }
+                stack.removeLast()
+                continue
+            }
+            let parent: Node? = stack.isEmpty ? root : stack[stack.count - 1]
+            guard let node = parent?.children[seg], let next = node.target else {
+                stack.append(parent?.children[seg])
+                continue
+            }
+            switch node.state {
+            case .inside(let resolved):
+                stack = resolved
+                continue
+            case .outside:
+                return .outside
+            case .resolving:
+                return .loop
+            case .unresolved:
+                node.state = .resolving
+                switch walk(stack, next) {
+                case .inside(let resolved):
+                    node.state = .inside(resolved)
+                    stack = resolved
+                case .outside:
+                    node.state = .outside
+                    return .outside
+                case .loop:
+                    node.state = .unresolved
+                    return .loop
                 }
             }
-            return .inside(parts)
         }
-        if case .outside = walk(link.split(separator: "/").dropLast().map(String.init), target) { return true }
-        return false
+        return .inside(stack)
     }
 }
 
@@ -146,7 +203,8 @@ extension Manifest {
             }
             if e.kind == .symlink, let t = e.linkTarget { links[e.path] = t }
         }
-        for (link, target) in links where ManifestPath.leavesTree(link: link, target: target, through: links) {
+        let resolver = LinkResolver(links)
+        for (link, target) in links where resolver.leaves(link, target) {
             throw ManifestError.malformed("manifest \(digest.hex): symlink \(link.debugDescription) -> \(target.debugDescription) leads out of the tree through other links")
         }
         for e in entries {
