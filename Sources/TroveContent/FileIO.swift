@@ -11,11 +11,13 @@ public enum FileIO {
         public var description: String { String(cString: strerror(code)) }
     }
 
-    /// Writes all of `bytes` to `fd` at its file position.
-    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
+    /// Writes all of `bytes` to `fd`: at `offset` with `pwrite` (the file position does not move; the
+    /// export writes pieces of a file out of order) or, without one, at its file position.
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int? = nil) throws {
         var done = 0
         while done < bytes.count {
-            let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
+            let p = bytes.baseAddress! + done, count = bytes.count - done
+            let n = offset.map { pwrite(fd, p, count, off_t($0 + done)) } ?? write(fd, p, count)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw Failure(code: errno)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TroveContent
 import TroveManifest
 import TroveRepository
@@ -106,12 +107,22 @@ public struct Verifier: Sendable {
                                                    detail: "SQLite integrity check: \(problems.prefix(3).joined(separator: "; "))", usedBy: label))
                     continue
                 }
+                // Every row within its rules, the tree's shape, every file's chunks = its size and digest.
+                do { try m.validate() } catch {
+                    report.problems.append(Problem(kind: .corrupt, object: key.rawValue, detail: "\(error)", usedBy: label))
+                    continue
+                }
             }
-            let summary = try cache.summary(d) ?? {
-                let s = try ManifestSummary(manifest: m)
-                cache.store(s, for: d)
-                return s
-            }()
+            let summary: ManifestSummary
+            do {
+                summary = try cache.summary(d) ?? {
+                    let s = try ManifestSummary(manifest: m)
+                    cache.store(s, for: d)
+                    return s
+                }()
+            } catch let e as ManifestError {
+                report.problems.append(Problem(kind: .corrupt, object: key.rawValue, detail: "\(e)", usedBy: label)); continue
+            }
             try marks.mark(manifest: d, summary)
             if deepDB != nil { try deepDB!.add(m, marks: marks) }
         }
@@ -122,7 +133,44 @@ public struct Verifier: Sendable {
         }
 
         // Packs: exist and are long enough for every live chunk; deep: hash to their name, chunks decode.
-        let decompressor = ZstdDecompressor()
+        // Deep reads go through `ReadPlanner` (8 packs in flight), a batch of packs at a time so memory
+        // stays bounded: each region is a whole pack (its hash needs every byte), decoded and released.
+        var planner = ReadPlanner(repository: repository)
+        planner.concurrency = 8
+        let found = Mutex<(problems: [Problem], chunks: Int, bytes: Int)>(([], 0, 0))
+        var batch: [(region: ReadPlanner.Region, users: [String])] = []
+        func checkBatch() async throws {
+            defer { batch.removeAll() }
+            guard !batch.isEmpty else { return }
+            let regions = batch.map(\.region)
+            var users: [Digest: [String]] = [:]
+            for b in batch { users[b.region.pack] = b.users }
+            let dicts = await withTaskGroup(of: (Digest, ZstdDictionary?).self) { group in
+                for d in Set(regions.flatMap { $0.chunks.compactMap(\.location.dictionary) }) {
+                    group.addTask { (d, try? await repository.dictionary(d)) }
+                }
+                var out: [Digest: ZstdDictionary] = [:]
+                for await (d, z) in group { if let z { out[d] = z } }
+                return out
+            }
+            try await planner.read(regions) { [users] region, bytes in
+                let key = StoreLayout.pack(region.pack)
+                guard Digest.sha256(bytes) == region.pack else {
+                    found.withLock { $0.problems.append(Problem(kind: .corrupt, object: key.rawValue, detail: "pack does not hash to its name", usedBy: users[region.pack] ?? [])) }
+                    return
+                }
+                var bad: [String] = []
+                try ReadPlanner.decode(region, stored: bytes, dictionaries: dicts, onCorrupt: { _, e in bad.append("\(e)") }) { _, _ in }
+                let n = region.chunks.count, stored = region.chunks.reduce(0) { $0 + $1.location.storedSize }
+                found.withLock { f in
+                    f.chunks += n
+                    f.bytes += stored
+                    if !bad.isEmpty {
+                        f.problems.append(Problem(kind: .corrupt, object: key.rawValue, detail: "\(bad.count) chunk(s) do not decode to their digest: \(bad[0])", usedBy: users[region.pack] ?? []))
+                    }
+                }
+            }
+        }
         for p in try marks.packLiveness() {
             try Task.checkCancellation()
             report.packs += 1
@@ -137,30 +185,15 @@ public struct Verifier: Sendable {
                 continue
             }
             guard let deepDB else { continue }
-            let bytes = try await store.get(key)
-            guard Digest.sha256(bytes) == p.digest else {
-                report.problems.append(Problem(kind: .corrupt, object: key.rawValue, detail: "pack does not hash to its name", usedBy: try usersOf(packID: p.id)))
-                continue
-            }
-            let chunks = try deepDB.chunks(packID: p.id)
-            var dicts: [Digest: ZstdDictionary] = [:]
-            for d in Set(chunks.compactMap(\.location.dictionary)) { if let z = try? await repository.dictionary(d) { dicts[d] = z } }
-            var bad: [String] = []
-            bytes.withUnsafeBytes { raw in
-                for c in chunks {
-                    let l = c.location
-                    let stored = UnsafeRawBufferPointer(rebasing: raw[l.offset..<(l.offset + l.storedSize)])
-                    do {
-                        _ = try ChunkCodec.decode(stored, codec: l.codec, rawSize: l.rawSize, digest: c.digest,
-                                                  dictionary: l.dictionary.flatMap { dicts[$0] }, decompressor: decompressor)
-                    } catch { bad.append("\(error)") }
-                }
-            }
-            report.chunksChecked += chunks.count
-            report.bytesChecked += chunks.reduce(0) { $0 + $1.location.storedSize }
-            if !bad.isEmpty {
-                report.problems.append(Problem(kind: .corrupt, object: key.rawValue, detail: "\(bad.count) chunk(s) do not decode to their digest: \(bad[0])", usedBy: try usersOf(packID: p.id)))
-            }
+            batch.append((ReadPlanner.Region(pack: p.digest, offset: 0, length: info.size, chunks: try deepDB.chunks(packID: p.id)),
+                          try usersOf(packID: p.id)))
+            if batch.count >= 32 { try await checkBatch() }
+        }
+        try await checkBatch()
+        found.withLock { f in
+            report.problems += f.problems
+            report.chunksChecked += f.chunks
+            report.bytesChecked += f.bytes
         }
 
         // Dictionaries.

@@ -32,22 +32,68 @@ public enum ManifestCodec {
     }
 
     /// Returns the SQLite bytes of a stored object (a zstd frame, or a plain SQLite file as written by
-    /// early development builds), checked against `digest` when the object is named by one.
-    public static func decode(_ object: [UInt8], digest: Digest?, name: String) throws -> [UInt8] {
+    /// early development builds), checked against `digest` when the object is named by one. Neither
+    /// the object nor its decompressed bytes may exceed `limit` (`ManifestLimits.maxManifestBytes`):
+    /// decompression stops there, whatever size the frame declares.
+    public static func decode(_ object: [UInt8], digest: Digest?, name: String,
+                              limit: Int = ManifestLimits.maxManifestBytes) throws -> [UInt8] {
+        guard object.count <= limit else {
+            throw ManifestError.malformed("\(name): \(object.count) bytes, more than the \(limit >> 20) MiB a manifest may have")
+        }
         let sqlite: [UInt8]
         if object.starts(with: sqliteMagic) {
             sqlite = object
         } else {
-            let size = object.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
-            guard size != ZSTD_CONTENTSIZE_ERROR, size != ZSTD_CONTENTSIZE_UNKNOWN, size < 1 << 34 else {
-                throw ManifestError.malformed("\(name): neither a SQLite file nor a zstd frame of one")
-            }
-            do { sqlite = try object.withUnsafeBytes { try ZstdDecompressor().decompress($0, rawSize: Int(size)) } }
-            catch { throw ManifestError.malformed("\(name): \(error)") }
+            sqlite = try decompress(object, limit: limit, name: name)
         }
         if let digest, Digest.sha256(sqlite) != digest {
             throw ManifestError.malformed("\(name) does not match its digest \(digest.hex)")
         }
         return sqlite
+    }
+
+    /// Decompresses zstd frames, never producing (or allocating for) more than `limit` bytes: the
+    /// declared content size only sizes the first buffer when it is within the limit.
+    static func decompress(_ object: [UInt8], limit: Int, name: String) throws -> [UInt8] {
+        let declared = object.withUnsafeBytes { ZSTD_getFrameContentSize($0.baseAddress, $0.count) }
+        guard declared != ZSTD_CONTENTSIZE_ERROR else {
+            throw ManifestError.malformed("\(name): neither a SQLite file nor a zstd frame of one")
+        }
+        let tooLarge = ManifestError.malformed("\(name): decompresses to more than the \(limit >> 20) MiB a manifest may have")
+        if declared != ZSTD_CONTENTSIZE_UNKNOWN, declared > UInt64(limit) { throw tooLarge }
+        guard let dctx = ZSTD_createDCtx() else { throw ZstdError("out of memory") }
+        defer { ZSTD_freeDCtx(dctx) }
+        // One byte past the limit tells "exactly the limit" from "more".
+        var capacity = declared == ZSTD_CONTENTSIZE_UNKNOWN ? min(limit + 1, max(1 << 20, object.count * 4)) : Int(declared) + 1
+        var out = [UInt8](repeating: 0, count: capacity)
+        var produced = 0
+        var pending = 1
+        try object.withUnsafeBytes { src in
+            var input = ZSTD_inBuffer(src: src.baseAddress, size: src.count, pos: 0)
+            while input.pos < input.size || pending != 0 {
+                if produced == capacity {
+                    guard capacity <= limit else { throw tooLarge }
+                    capacity = min(limit + 1, capacity * 2)
+                    out.append(contentsOf: repeatElement(0, count: capacity - out.count))
+                }
+                let before = (input.pos, produced)
+                pending = out.withUnsafeMutableBytes { dst in
+                    var output = ZSTD_outBuffer(dst: dst.baseAddress, size: capacity, pos: produced)
+                    let r = ZSTD_decompressStream(dctx, &output, &input)
+                    produced = output.pos
+                    return r
+                }
+                if ZSTD_isError(pending) != 0 {
+                    throw ManifestError.malformed("\(name): \(String(cString: ZSTD_getErrorName(pending)))")
+                }
+                if produced > limit { throw tooLarge }
+                // No progress with input left and room to write: a truncated frame.
+                if before == (input.pos, produced), produced < capacity {
+                    throw ManifestError.malformed("\(name): truncated zstd frame")
+                }
+            }
+        }
+        out.removeLast(out.count - produced)
+        return out
     }
 }

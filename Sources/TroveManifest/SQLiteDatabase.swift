@@ -126,6 +126,16 @@ public final class SQLiteStatement {
         return String(cString: p)
     }
     public func optionalString(_ col: Int32) -> String? { isNull(col) ? nil : string(col) }
+    /// A text column read by its byte count (not up to the first NUL, as `string` does), refusing an
+    /// embedded NUL: for values read from untrusted files, where "a\0b" must not pass as "a".
+    public func exactString(_ col: Int32) throws -> String {
+        let n = Int(sqlite3_column_bytes(stmt, col))
+        guard let p = sqlite3_column_text(stmt, col) else { return "" }
+        let bytes = UnsafeBufferPointer(start: p, count: n)
+        guard !bytes.contains(0) else { throw SQLiteError(message: "column \(col) holds a NUL byte") }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+    public func optionalExactString(_ col: Int32) throws -> String? { isNull(col) ? nil : try exactString(col) }
     public func digest(_ col: Int32) throws -> Digest {
         guard sqlite3_column_bytes(stmt, col) == 32, let p = sqlite3_column_blob(stmt, col) else {
             throw SQLiteError(message: "column \(col) is not a 32-byte digest")

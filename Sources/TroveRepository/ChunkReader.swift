@@ -42,23 +42,10 @@ public struct ChunkReader: Sendable {
         let stored = try await repository.packBytes(run.pack, offset: run.offset, length: run.length, for: run.chunks[0].digest)
         var dicts: [Digest: ZstdDictionary] = [:]
         for c in run.chunks { if let d = c.location.dictionary, dicts[d] == nil { dicts[d] = try await repository.dictionary(d) } }
-        let decompressor = ZstdDecompressor()
         var out: [[UInt8]] = []
         out.reserveCapacity(run.chunks.count)
-        try stored.withUnsafeBytes { all in
-            var pos = 0
-            for c in run.chunks {
-                let l = c.location
-                let slice = UnsafeRawBufferPointer(rebasing: all[pos..<(pos + l.storedSize)])
-                pos += l.storedSize
-                do {
-                    out.append(try ChunkCodec.decode(slice, codec: l.codec, rawSize: l.rawSize, digest: c.digest,
-                                                     dictionary: l.dictionary.flatMap { dicts[$0] }, decompressor: decompressor))
-                } catch let e as CorruptChunkError {
-                    throw RepositoryError.corrupt("\(e) (pack \(run.pack.hex))")
-                }
-            }
-        }
+        let region = ReadPlanner.Region(pack: run.pack, offset: run.offset, length: run.length, chunks: run.chunks)
+        try ReadPlanner.decode(region, stored: stored, dictionaries: dicts) { _, bytes in out.append(bytes) }
         return out
     }
 

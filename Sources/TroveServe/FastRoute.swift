@@ -45,7 +45,7 @@ extension TroveServer {
             if request.isHead || route.entry.size == 0 {
                 return RawAnswer(head: route.ok, body: nil, status: 200, note: Note())
             }
-            guard let key = route.entry.wholeKey, let body = cache.hit(key) else { return nil }
+            guard let key = route.entry.wholeKey, let body = cache.hit(key), body.readableBytes == route.entry.size else { return nil }
             return RawAnswer(head: route.ok, body: body, status: 200, note: Note(cache: "hit", encoding: "identity"))
         }
         switch fastTarget(request.target, isHead: request.isHead) {

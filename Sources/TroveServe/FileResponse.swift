@@ -85,27 +85,19 @@ extension TroveServer {
         }
     }
 
-    /// Follows symlinks (relative targets only, never above the version root, at most 8 hops).
+    /// Follows symlinks (relative targets only, never above the version root, at most 8 hops), resolved
+    /// by `ManifestPath.resolve`, the rule every reader shares.
     func follow(_ m: Manifest, _ start: FileRecord?) throws -> FileRecord? {
         var rec = start
         var hops = 0
         while let r = rec, r.kind == .symlink {
             hops += 1
-            guard hops <= TroveServer.maxSymlinkHops, let target = r.linkTarget, !target.hasPrefix("/") else { return nil }
-            var parts = r.path.split(separator: "/").dropLast().map(String.init)
-            for seg in target.split(separator: "/") {
-                if seg == "." { continue }
-                if seg == ".." {
-                    guard !parts.isEmpty else { return nil }
-                    parts.removeLast()
-                } else {
-                    parts.append(String(seg))
-                }
-            }
-            if parts.isEmpty {
+            guard hops <= TroveServer.maxSymlinkHops, let target = r.linkTarget,
+                  let resolved = ManifestPath.resolve(link: r.path, target: target) else { return nil }
+            if resolved.isEmpty {
                 return FileRecord(path: "", kind: .dir, size: 0, mode: 0o755, contentType: nil, digest: nil, linkTarget: nil)
             }
-            rec = try m.file(at: parts.joined(separator: "/"))
+            rec = try m.file(at: resolved)
         }
         return rec
     }
@@ -179,7 +171,7 @@ extension TroveServer {
         // as a chunk's digest does): a hot page is then one lookup and no copy.
         // (A file's digest is derived from its chunk digests, so a one-chunk file is found under its chunk.)
         let wholeKey = offset == 0 && length == entry.size ? entry.wholeKey : nil
-        if let wholeKey, let b = cache.hit(wholeKey) {
+        if let wholeKey, let b = cache.hit(wholeKey), b.readableBytes == entry.size {
             note.cache = "hit"
             return Response(status: outStatus, headers: h, body: .init(byteBuffer: b))
         }
@@ -262,7 +254,12 @@ extension TroveServer {
         var i = pieces.startIndex
         while i < pieces.endIndex {
             let p = pieces[i]
+            // The cache holds a chunk's verified bytes; a manifest that gives the chunk another size
+            // (it can only be wrong) must not turn them into a body of the wrong length.
             if let b = cache.get(ChunkKey(digest: p.chunk.digest, encoded: false)) {
+                guard b.readableBytes == p.chunk.location.rawSize else {
+                    throw RepositoryError.corrupt("chunk \(p.chunk.digest.hex) is \(b.readableBytes) bytes, its manifest says \(p.chunk.location.rawSize)")
+                }
                 hits += 1
                 try await sink(TroveServer.slice(b, p))
                 i += 1

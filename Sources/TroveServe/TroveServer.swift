@@ -36,6 +36,9 @@ public struct ServeConfiguration: Sendable {
     /// Answer GET/HEAD for public files that are fully cached right in the NIO pipeline, below
     /// Hummingbird's async responder (`FastPathHandler`); false sends every request the slow way.
     public var fastPath = true
+    /// How long a manifest that failed to load (missing, oversized, malformed) is answered with 502
+    /// from memory before it is fetched again.
+    public var manifestFailureTTL: Duration = .seconds(5)
 
     public init() {}
 }
@@ -58,6 +61,7 @@ public final class TroveServer: Sendable {
     /// Fast-path answers by raw request target (`FastRoute`).
     let routes = BoundedMap<String, FastRoute>(limit: 50_000)
     let siteRoots = BoundedMap<Digest, Bool>(limit: 4096)
+    let manifests: ManifestLoader
     let reader: ChunkReader
     let logger: Logger
     let accessLogger: Logger
@@ -78,6 +82,7 @@ public final class TroveServer: Sendable {
         access.logLevel = configuration.accessLog ? .info : .critical
         self.accessLogger = access
         self.directAccessLog = (access.handler as? JSONLogHandler).flatMap { $0.writesPlainLines ? $0 : nil }
+        self.manifests = ManifestLoader(repository: repository, failureTTL: configuration.manifestFailureTTL)
         self.refs = RefResolver(repository: repository, ttl: configuration.refTTL, defaults: configuration.defaultVersions, logger: logger)
         var r = ChunkReader(repository: repository)
         r.maxRequestBytes = 1 << 20
@@ -223,7 +228,7 @@ public final class TroveServer: Sendable {
         // Without a token, only a signed URL can grant access: do not even look the version up otherwise.
         guard bearer || AccessPolicy.hasSignature(path.query) else { return notFound() }
         guard case .version(let digest, _) = try await refs.version(project, version) else { return notFound() }
-        let manifest = try await repository.manifest(digest)
+        let manifest = try await manifests.manifest(digest)
         let root: String
         if let download { root = download } else { root = try siteRoot(manifest) }
         let key = LookupKey(manifest: digest, path: rest.joined(separator: "/"), root: root, slash: path.trailingSlash,

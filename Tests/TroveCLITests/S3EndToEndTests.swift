@@ -90,11 +90,10 @@ struct S3Env {
         let e = try ex.json()
         let gets = e.object("requests").int("gets")
         #expect(e.int("files") == 333 && e.string("manifest") == manifest)
-        // About one GET per file (plus ref, manifest, dictionary): the 3 MiB PDF's ~400 chunks take one or
-        // two; a few multi-chunk pages whose chunks parallel workers interleaved with others take two.
-        // Counts include retried attempts (metering sits inside the retry decorator), so under load a few
-        // more show up; the property that matters is far fewer GETs than chunks.
-        #expect(gets <= e.int("files") + 64 && gets * 2 < chunks, "\(gets) GETs for \(chunks) chunks")
+        // One ranged GET per pack region (ReadPlanner), plus ref, manifest and dictionary. Counts include
+        // retried attempts (metering sits inside the retry decorator), so under load a few more may show
+        // up; S3ExportRequestsTests counts on the server.
+        #expect(gets <= r.int("packs") + 8, "\(gets) GETs for \(r.int("packs")) packs")
         print("e2e export: \(gets) GETs for \(chunks) chunks in \(e.int("files")) files: \(e.object("requests"))")
 
         // ls at three levels, with and without --json.
@@ -214,7 +213,9 @@ struct S3Env {
         #expect(try treesIdentical(tree, out))
         let stats = try await FaultProxy.stats(proxy)
         let requests = stats["requests"] ?? 0, faults = stats["faults"] ?? 0
-        #expect(requests > 300 && Double(faults) > Double(requests) * 0.18 && Double(faults) < Double(requests) * 0.32, "\(stats)")
+        // Export reads one region per pack now (not one GET per file), so the run makes ~60 requests:
+        // the fault share is checked loosely (0.25 ± ~2.5σ).
+        #expect(requests > 50 && Double(faults) > Double(requests) * 0.12 && Double(faults) < Double(requests) * 0.38, "\(stats)")
         for kind in ["500", "503", "reset-before", "reset-mid", "apply-then-500"] { #expect((stats[kind] ?? 0) > 0, "no \(kind): \(stats)") }
         print("e2e through 25% faults: \(stats); publish requests \(r.object("requests"))")
     }

@@ -16,11 +16,11 @@ import TroveManifest
         let c2 = ChunkRef(digest: Digest.sha256([2]), location: ChunkLocation(pack: pack, offset: 10, storedSize: 5, rawSize: 9, codec: .zstdDictionary, dictionary: dict))
         return [
             (FileRecord(path: "html", kind: .dir, size: 0, mode: 0o755, contentType: nil, digest: nil, linkTarget: nil), []),
-            (FileRecord(path: "html/a b ü.html", kind: .file, size: 29, mode: 0o644, contentType: "text/html; charset=utf-8", digest: Digest.sha256([9]), linkTarget: nil), [c1, c2]),
-            (FileRecord(path: "html/empty", kind: .file, size: 0, mode: 0o600, contentType: nil, digest: Digest.sha256([UInt8]()), linkTarget: nil), []),
+            (FileRecord(path: "html/a b ü.html", kind: .file, size: 29, mode: 0o644, contentType: "text/html; charset=utf-8", digest: Digest.file(chunks: [c1.digest, c2.digest]), linkTarget: nil), [c1, c2]),
+            (FileRecord(path: "html/empty", kind: .file, size: 0, mode: 0o600, contentType: nil, digest: Digest.file(chunks: []), linkTarget: nil), []),
             (FileRecord(path: "html/link", kind: .symlink, size: 8, mode: 0o777, contentType: nil, digest: nil, linkTarget: "a b ü.html"), []),
             (FileRecord(path: "html/sub", kind: .dir, size: 0, mode: 0o755, contentType: nil, digest: nil, linkTarget: nil), []),
-            (FileRecord(path: "html/sub/x.css", kind: .file, size: 20, mode: 0o644, contentType: "text/css; charset=utf-8", digest: Digest.sha256([1]), linkTarget: nil), [c1]),
+            (FileRecord(path: "html/sub/x.css", kind: .file, size: 20, mode: 0o644, contentType: "text/css; charset=utf-8", digest: Digest.file(chunks: [c1.digest]), linkTarget: nil), [c1]),
         ]
     }
 
@@ -81,7 +81,7 @@ import TroveManifest
                     codec: n % 3 == 0 ? .raw : .zstdDictionary, dictionary: n % 3 == 0 ? nil : dicts[n % 2])))
             }
             tree.append((FileRecord(path: String(format: "d/f%04d.html", f), kind: .file, size: refs.reduce(0) { $0 + $1.location.rawSize },
-                                    mode: 0o644, contentType: "text/html; charset=utf-8", digest: Digest.sha256(Array("file \(f)".utf8)),
+                                    mode: 0o644, contentType: "text/html; charset=utf-8", digest: Digest.file(chunks: refs.map(\.digest)),
                                     linkTarget: nil), refs))
         }
         var meta = meta()

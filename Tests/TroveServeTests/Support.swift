@@ -28,6 +28,25 @@ final class FaultyStore: BlobStore {
     func delete(_ keys: [ObjectKey]) async throws { try check(); try await base.delete(keys) }
 }
 
+/// Counts reads by key (how often serve fetched one object).
+final class CountingStore: BlobStore {
+    let base: any BlobStore
+    private let counts = Mutex<[String: Int]>([:])
+    init(_ base: any BlobStore) { self.base = base }
+    var displayName: String { base.displayName }
+    func reads(_ key: ObjectKey) -> Int { counts.withLock { $0[key.rawValue] ?? 0 } }
+    func put(_ key: ObjectKey, _ bytes: [UInt8], condition: WriteCondition) async throws -> String {
+        try await base.put(key, bytes, condition: condition)
+    }
+    func read(_ key: ObjectKey, range: ByteRange?) async throws -> Blob {
+        counts.withLock { $0[key.rawValue, default: 0] += 1 }
+        return try await base.read(key, range: range)
+    }
+    func head(_ key: ObjectKey) async throws -> ObjectInfo? { try await base.head(key) }
+    func list(prefix: String, continuation: String?) async throws -> ListPage { try await base.list(prefix: prefix, continuation: continuation) }
+    func delete(_ keys: [ObjectKey]) async throws { try await base.delete(keys) }
+}
+
 /// A build tree on disk, written from a dictionary of relative path → contents.
 struct TreeBuilder {
     let root: String
@@ -83,13 +102,15 @@ enum Site {
 final class Harness: Sendable {
     let memory = MemoryBlobStore()
     let faulty: FaultyStore
+    let counting: CountingStore
     let repository: Repository
     let cacheDir: String
 
     init() {
         faulty = FaultyStore(memory)
+        counting = CountingStore(faulty)
         cacheDir = NSTemporaryDirectory() + "trove-serve-cache-\(UUID().uuidString)"
-        repository = Repository(store: faulty, cacheDirectory: URL(fileURLWithPath: cacheDir))
+        repository = Repository(store: counting, cacheDirectory: URL(fileURLWithPath: cacheDir))
     }
 
     @discardableResult
