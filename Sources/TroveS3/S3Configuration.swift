@@ -53,27 +53,40 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
             throw StoreURLError("unknown s3 URL option \(unknown); known: \(known.sorted().joined(separator: ", "))")
         }
         // URL query first, then the merged settings (flags/env/config), then the AWS environment.
-        func opt(_ name: String, env: [String] = []) -> String? {
-            if let v = query[name], !v.isEmpty { return v }
-            if let v = settings["s3.\(name)"], !v.isEmpty { return v }
-            for e in env { if let v = environment[e], !v.isEmpty { return v } }
+        // Returns the value and where it came from, for messages.
+        func opt(_ name: String, env: [String] = []) -> (value: String, source: String)? {
+            if let v = query[name], !v.isEmpty { return (v, "the store URL's ?\(name)=") }
+            if let v = settings["s3.\(name)"], !v.isEmpty { return (v, "s3.\(name)") }
+            for e in env { if let v = environment[e], !v.isEmpty { return (v, e) } }
             return nil
         }
-        let region = opt("region", env: ["AWS_REGION", "AWS_DEFAULT_REGION"]) ?? "us-east-1"
-        let endpointText = opt("endpoint", env: ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"])
+        guard bucket.utf8.allSatisfy(Self.isNameByte) else {
+            throw StoreURLError("s3 bucket name \(bucket.prefix(70).debugDescription) may only have letters, digits, '.', '_' and '-'")
+        }
+        let regionSetting = opt("region", env: ["AWS_REGION", "AWS_DEFAULT_REGION"])
+        let region = regionSetting?.value ?? "us-east-1"
+        // The region goes into host names and the signature's scope: letters, digits, '.', '_', '-' only.
+        guard (1...64).contains(region.utf8.count), region.utf8.allSatisfy(Self.isNameByte) else {
+            throw StoreURLError("s3 region from \(regionSetting?.source ?? "the default") must be 1-64 letters, digits, '.', '_' or '-' (like us-east-1), got \(region.prefix(70).debugDescription)")
+        }
+        let endpointSetting = opt("endpoint", env: ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"])
+        let endpointText = endpointSetting?.value
         let endpoint: URL
         if let endpointText {
             guard let u = URL(string: endpointText.hasSuffix("/") ? String(endpointText.dropLast()) : endpointText),
                   let scheme = u.scheme?.lowercased(), scheme == "http" || scheme == "https", u.host != nil else {
-                throw StoreURLError("s3 endpoint must be an http:// or https:// URL, got \(endpointText.prefix(200))")
+                throw StoreURLError("s3 endpoint from \(endpointSetting!.source) must be an http:// or https:// URL, got \(endpointText.prefix(200))")
             }
             endpoint = u
         } else {
-            endpoint = URL(string: "https://s3.\(region).amazonaws.com")!
+            guard let u = URL(string: "https://s3.\(region).amazonaws.com") else {
+                throw StoreURLError("s3 region \(region.debugDescription) does not make an endpoint host name")
+            }
+            endpoint = u
         }
         let pathStyle: Bool
         if let p = opt("path_style") {
-            guard let b = Self.bool(p) else { throw StoreURLError("s3 path_style must be true or false, got \(p)") }
+            guard let b = SettingValue.bool(p.value) else { throw StoreURLError("s3 path_style from \(p.source) must be true or false, got \(p.value.prefix(50))") }
             pathStyle = b
         } else {
             // Custom endpoints (MinIO, Ceph, moto) mostly want path style; AWS wants virtual hosts,
@@ -83,8 +96,8 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         let maxConnections = try Self.int(opt("max_connections"), "max_connections", default: 16, range: 1...1024)
         let listPageSize = try Self.int(opt("list_page_size"), "list_page_size", default: 1000, range: 1...1000)
         let stall = try Self.int(opt("stall_timeout"), "stall_timeout", default: 30, range: 1...3600)
-        let checksum = (opt("checksum") ?? "sha256").lowercased()
-        guard checksum == "sha256" || checksum == "md5" else { throw StoreURLError("s3 checksum must be sha256 or md5, got \(checksum)") }
+        let checksum = (opt("checksum")?.value ?? "sha256").lowercased()
+        guard checksum == "sha256" || checksum == "md5" else { throw StoreURLError("s3 checksum must be sha256 or md5, got \(checksum.prefix(50))") }
 
         let credentials: AWSCredentials
         if let id = environment["AWS_ACCESS_KEY_ID"], !id.isEmpty, let secret = environment["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty {
@@ -126,18 +139,14 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         return (host, "\(scheme)://\(host)", pathPrefix)
     }
 
-    static func bool(_ s: String) -> Bool? {
-        switch s.lowercased() {
-        case "true", "1", "yes", "on": true
-        case "false", "0", "no", "off": false
-        default: nil
-        }
+    static func isNameByte(_ c: UInt8) -> Bool {
+        (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 46 || c == 95 || c == 45
     }
 
-    static func int(_ s: String?, _ name: String, default d: Int, range: ClosedRange<Int>) throws -> Int {
+    static func int(_ s: (value: String, source: String)?, _ name: String, default d: Int, range: ClosedRange<Int>) throws -> Int {
         guard let s else { return d }
-        guard let v = Int(s), range.contains(v) else {
-            throw StoreURLError("s3 \(name) must be a number in \(range.lowerBound)...\(range.upperBound), got \(s.prefix(50))")
+        guard let v = SettingValue.integer(s.value, in: range) else {
+            throw StoreURLError("s3 \(name) from \(s.source) must be a number in \(range.lowerBound)...\(range.upperBound), got \(s.value.prefix(50))")
         }
         return v
     }
