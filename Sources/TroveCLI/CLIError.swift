@@ -18,12 +18,15 @@ enum CLIError: Error, CustomStringConvertible {
     case config(String)
     case usage(String)
     case input(String)
+    /// A local operation failed (listen address taken, export destination not writable): exit 1.
+    case system(String)
 
     var description: String {
         switch self {
         case .config(let m): "config: \(m)"
         case .usage(let m): m
         case .input(let m): m
+        case .system(let m): m
         }
     }
 
@@ -31,6 +34,7 @@ enum CLIError: Error, CustomStringConvertible {
         switch self {
         case .config, .usage: .usage
         case .input: .badInput
+        case .system: .failure
         }
     }
 }

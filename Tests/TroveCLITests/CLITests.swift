@@ -22,10 +22,11 @@ struct TroveCLI {
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
     @discardableResult
-    func run(_ args: [String], env extra: [String: String] = [:]) throws -> Result {
+    func run(_ args: [String], env extra: [String: String] = [:], cwd: String? = nil) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: TroveCLI.binary)
         p.arguments = args
+        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
         p.environment = environment.merging(extra) { $1 }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
@@ -93,12 +94,11 @@ struct TroveCLI {
 
     @Test func exitCodesMeanSomething() throws {
         let cli = try TroveCLI()
+        let t = try cli.tree("b")
+        #expect(try cli.run(["publish", "docs", "v", t]).status == 0)
         let missing = try cli.run(["cat", "nope", "v", "x"])
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("no published version nope/v"))
-
-        let t = try cli.tree("b")
-        #expect(try cli.run(["publish", "docs", "v", t]).status == 0)
         #expect(try cli.run(["cat", "docs", "v", "html/missing.html"]).stderr.contains("no file html/missing.html"))
 
         mkfifo(t + "/html/fifo", 0o644)
