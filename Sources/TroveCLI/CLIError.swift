@@ -1,7 +1,8 @@
 /// Exit codes of `trove` (documented in README and `trove --help`).
 enum ExitStatus: Int32 {
     case ok = 0
-    /// A store or repository error: unreachable store, corrupt or missing object, missing version.
+    /// A store or repository error (corrupt or missing object, missing version), or a local operation
+    /// that failed (permission denied, listen address in use, export destination not writable).
     case failure = 1
     /// Some media types published, others failed and kept their previous content.
     case partial = 3

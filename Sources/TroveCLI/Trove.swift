@@ -12,7 +12,8 @@ struct Trove: AsyncParsableCommand {
         commandName: "trove",
         abstract: "A content-addressed, deduplicating store for documentation and build outputs.",
         discussion: """
-        Exit codes: 0 success; 1 store or repository error (missing version, corrupt object);
+        Exit codes: 0 success; 1 store or repository error (missing version, corrupt object) or a failed local
+        operation (permission denied, listen address in use);
         3 partial publish (some media types failed and kept their previous content);
         64 bad command line or config; 65 bad input (nothing was switched); 69 store unreachable (or libcurl missing for S3).
         """,

@@ -32,8 +32,13 @@ struct TroveCLI {
         p.standardOutput = out
         p.standardError = err
         try p.run()
+        // A watchdog, not a timing assertion: a run that hangs (a regression) is killed so the suite ends.
+        let pid = p.processIdentifier
+        let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(300), execute: watchdog)
         let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
+        watchdog.cancel()
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 

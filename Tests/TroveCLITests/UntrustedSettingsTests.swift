@@ -144,7 +144,9 @@ import Glibc
     @Test(arguments: ["secret;secret2", "secret secret2", "Secret,secret3/", "../x", "a,,b,-c"])
     func privateProjectsThatAreNotNamesAreExit64(value: String) throws {
         let (cli, _) = try Self.published()
-        let r = try cli.run(["serve", "--listen", "127.0.0.1:1"], env: ["TROVE_SERVE_PRIVATE_PROJECTS": value])
+        let (fd, port) = try Self.listeningSocket() // busy: a serve that got past its settings would stop there
+        defer { close(fd) }
+        let r = try cli.run(["serve", "--listen", "127.0.0.1:\(port)"], env: ["TROVE_SERVE_PRIVATE_PROJECTS": value])
         #expect(r.status == 64, "\(r.stderr)")
         #expect(r.stderr.contains("TROVE_SERVE_PRIVATE_PROJECTS must be comma-separated project names"), "\(r.stderr)")
     }
@@ -250,7 +252,9 @@ import Glibc
             try write("precious", to: v)
             try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 1_000_000)], ofItemAtPath: v)
         }
-        for command in [["gc", "--grace", "0s"], ["ls"], ["verify"], ["stats"], ["serve", "--listen", "127.0.0.1:1"], ["alias", "p"]] {
+        let (fd, port) = try Self.listeningSocket()
+        defer { close(fd) }
+        for command in [["gc", "--grace", "0s"], ["ls"], ["verify"], ["stats"], ["serve", "--listen", "127.0.0.1:\(port)"], ["alias", "p"]] {
             let r = try cli.run(command + ["--store", "file://" + dir])
             #expect(r.status == 64, "\(command): \(r.stderr)")
             #expect(r.stderr.contains("is not a Trove store (no trove-store.json)"), "\(r.stderr)")
