@@ -7,18 +7,18 @@ import TroveStorage
 /// it, so a mistyped or empty store setting can never make gc delete digest-named files that happen
 /// to lie under some other directory's `packs/`.
 public enum StoreMarker {
+    /// `{"format":1}`: the store format, like every other document's `format` (AliasRef, VersionRef).
     struct Document: Codable {
-        var format = "trove-store"
-        var version = 1
+        var format = 1
     }
 
     /// Whether `store` carries a valid marker. A marker that is not Trove's is an error, not a "no".
     public static func isPresent(in store: any BlobStore) async throws -> Bool {
         guard let blob = try await store.readIfPresent(StoreLayout.marker) else { return false }
-        guard let doc = try? JSONDecoder().decode(Document.self, from: Data(blob.bytes)), doc.format == "trove-store" else {
+        guard let doc = try? JSONDecoder().decode(Document.self, from: Data(blob.bytes)), doc.format >= 1 else {
             throw StoreMarkerError.foreign(store.displayName)
         }
-        guard doc.version == 1 else { throw StoreMarkerError.newerFormat(store.displayName, doc.version) }
+        guard doc.format == 1 else { throw StoreMarkerError.newerFormat(store.displayName, doc.format) }
         return true
     }
 
