@@ -1,7 +1,8 @@
 /// Exit codes of `trove` (documented in README and `trove --help`).
 enum ExitStatus: Int32 {
     case ok = 0
-    /// A store or repository error: unreachable store, corrupt or missing object, missing version.
+    /// A store or repository error (corrupt or missing object, missing version), or a local operation
+    /// that failed (permission denied, listen address in use, export destination not writable).
     case failure = 1
     /// Some media types published, others failed and kept their previous content.
     case partial = 3
@@ -18,12 +19,15 @@ enum CLIError: Error, CustomStringConvertible {
     case config(String)
     case usage(String)
     case input(String)
+    /// A local operation failed (listen address taken, export destination not writable): exit 1.
+    case system(String)
 
     var description: String {
         switch self {
         case .config(let m): "config: \(m)"
         case .usage(let m): m
         case .input(let m): m
+        case .system(let m): m
         }
     }
 
@@ -31,6 +35,7 @@ enum CLIError: Error, CustomStringConvertible {
         switch self {
         case .config, .usage: .usage
         case .input: .badInput
+        case .system: .failure
         }
     }
 }

@@ -17,7 +17,8 @@ struct CatCommand: TroveSubcommand {
     func execute(_ ctx: StoreContext) async throws -> ExitStatus {
         let m = try await ctx.repository.openVersion(project, version)
         let p = path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        guard let f = try m.file(at: p), f.kind == .file else { throw RepositoryError.noSuchFile(project, version, p) }
+        // Symlinks are followed inside the version, as `trove serve` follows them.
+        guard let f = try m.resolve(p), f.kind == .file else { throw RepositoryError.noSuchFile(project, version, p) }
         // Verified chunk by chunk; output is written only once a chunk has checked out.
         try await ChunkReader(repository: ctx.repository).stream(try m.chunks(of: f)) { chunk in
             let copy = chunk

@@ -25,7 +25,7 @@ struct GCCommand: TroveSubcommand {
     @OptionGroup var global: GlobalOptions
     @Flag(help: "Report what would be reclaimed; change nothing.") var dryRun = false
     @Option(help: "Delete nothing modified more recently than this (e.g. 24h, 30m, 0s; default gc.grace or 24h).") var grace: String?
-    @Option(help: "Builds kept per version, the current one included (default gc.keep_builds or 5).") var keepBuilds: Int?
+    @Option(help: "Builds kept per version, the current one included (default gc.keep_builds or 5).") var keepBuilds: String?
     @Option(help: "Also keep every build published within this duration (default gc.keep_within or 7d; 0s: none).") var keepWithin: String?
     @Option(help: "Compact packs whose live bytes are below this fraction (0 disables; default 0.5).") var compactBelow: Double?
     @Option(help: "Keys per delete call (default 1000; S3 takes up to 1000 per request, Azure 256: larger calls are split).") var batchSize: Int?
@@ -34,18 +34,13 @@ struct GCCommand: TroveSubcommand {
     @Option(help: "Random extra delay added to each --every sleep (default a tenth of the interval).") var jitter: String?
 
     func options(_ ctx: StoreContext) throws -> GCOptions {
-        func duration(_ flag: String?, _ key: String?, _ name: String) throws -> Duration? {
-            guard let s = flag ?? key.flatMap(ctx.setting) else { return nil }
-            guard let d = DurationParser.parse(s) else { throw CLIError.usage("\(name) must be a duration such as 30s, 10m, 6h or 7d, got \(s)") }
-            return d
-        }
+        let settings = ctx.settings
         var o = GCOptions()
         o.dryRun = dryRun
         o.toolVersion = "trove \(Trove.version)"
-        if let g = try duration(grace, "gc.grace", "--grace") { o.grace = g }
-        let keep = keepBuilds ?? ctx.setting("gc.keep_builds").flatMap(Int.init) ?? 5
-        guard keep >= 1 else { throw CLIError.usage("--keep-builds must be at least 1 (the current build)") }
-        let within = try duration(keepWithin, "gc.keep_within", "--keep-within") ?? .seconds(7 * 86400)
+        if let g = try settings.duration("gc.grace", flag: grace) { o.grace = g }
+        let keep = try settings.integer("gc.keep_builds", flag: keepBuilds) ?? 5
+        let within = try settings.duration("gc.keep_within", flag: keepWithin) ?? .seconds(7 * 86400)
         o.retention = RetentionPolicy(keepBuilds: keep, keepWithin: within == .zero ? nil : within)
         if let c = compactBelow {
             guard (0...1).contains(c) else { throw CLIError.usage("--compact-below takes a fraction between 0 and 1") }
@@ -55,8 +50,8 @@ struct GCCommand: TroveSubcommand {
             guard (1...1000).contains(b) else { throw CLIError.usage("--batch-size must be 1 to 1000") }
             o.deleteBatch = b
         }
-        if let w = try duration(leaseWait, nil, "--lease-wait") { o.leaseWait = w }
-        if let s = ctx.setting("publish.pack_size").flatMap(ByteSize.parse) { o.packSize = s }
+        if let w = try Settings.flag(leaseWait, "--lease-wait", .duration(.zero...SettingValue.maxDuration))?.duration { o.leaseWait = w }
+        if let s = try settings.size("publish.pack_size") { o.packSize = s }
         // Test hook: pause (forever) at a named step, so a test can SIGKILL gc mid-protocol.
         if let pause = ctx.environment["TROVE_GC_TEST_PAUSE"] {
             o.hooks.step = { step in
@@ -75,11 +70,8 @@ struct GCCommand: TroveSubcommand {
             print(report, ctx)
             return .ok
         }
-        guard let interval = DurationParser.parse(every), interval > .zero else { throw CLIError.usage("--every must be a duration such as 6h") }
-        let spread = try jitter.map { s -> Duration in
-            guard let d = DurationParser.parse(s) else { throw CLIError.usage("--jitter must be a duration") }
-            return d
-        } ?? interval / 10
+        guard let interval = try Settings.flag(every, "--every", .duration(.milliseconds(1)...SettingValue.maxDuration))?.duration else { return .ok }
+        let spread = try Settings.flag(jitter, "--jitter", .duration(.zero...SettingValue.maxDuration))?.duration ?? interval / 10
         return try await daemon(ctx, options: o, interval: interval, jitter: spread)
     }
 

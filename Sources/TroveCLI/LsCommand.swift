@@ -53,9 +53,10 @@ struct LsCommand: TroveSubcommand {
         if global.json { try Output.json(rows) } else {
             for r in rows {
                 switch r.kind {
-                case "dir": Output.line("\(r.path)/")
-                case "symlink": Output.line("\(r.path) -> \(r.linkTarget ?? "")")
-                default: Output.line("\(r.path)\t\(r.size)")
+                // Names come from a manifest: escaped, so none can drive the terminal.
+                case "dir": Output.line("\(Output.safe(r.path))/")
+                case "symlink": Output.line("\(Output.safe(r.path)) -> \(Output.safe(r.linkTarget ?? ""))")
+                default: Output.line("\(Output.safe(r.path))\t\(r.size)")
                 }
             }
         }

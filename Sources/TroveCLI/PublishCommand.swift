@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TroveContent
 import TrovePublish
+import TroveRepository
 
 /// `trove publish PROJECT VERSION DIR`
 struct PublishCommand: TroveSubcommand {
@@ -19,37 +20,40 @@ struct PublishCommand: TroveSubcommand {
     @Argument(help: "Version name (e.g. latest, v2.1).") var version: String
     @Argument(help: "The build output directory.") var directory: String
 
-    @Option(help: "Worker threads (default: all cores).") var jobs: Int?
-    @Option(help: "Pack object size, e.g. 4MiB.") var packSize: String?
+    @Option(help: "Worker threads (publish.jobs; default: all cores).") var jobs: String?
+    @Option(help: "Pack object size, e.g. 4MiB (publish.pack_size).") var packSize: String?
     @Option(help: "Minimum/average/maximum chunk size, e.g. 2KiB/8KiB/64KiB.") var chunkSize: String?
     @Flag(help: "Do not train a compression dictionary for a project that has none.") var noDictionary = false
     @Flag(help: "Chunk zip archives (htmlzip, ePub) like any other file instead of at member boundaries.") var noZipAware = false
     @Option(help: "Build time to record (ISO 8601 or seconds since the epoch; default SOURCE_DATE_EPOCH or now).") var buildTime: String?
 
+    static var createsStore: Bool { true }
+
     func execute(_ ctx: StoreContext) async throws -> ExitStatus {
+        let settings = ctx.settings
         var o = PublishOptions()
         o.toolVersion = "trove \(Trove.version)"
-        if let j = jobs ?? ctx.setting("publish.jobs").flatMap(Int.init) { o.threads = max(1, j) }
-        if let u = ctx.setting("publish.uploads").flatMap(Int.init) { o.uploads = max(1, u) }
-        if let v = ctx.setting("publish.index_versions").flatMap(Int.init) { o.indexVersions = v }
-        if let s = packSize ?? ctx.setting("publish.pack_size") {
-            guard let n = ByteSize.parse(s), n >= 64 << 10 else { throw CLIError.usage("--pack-size must be a size of at least 64KiB, got \(s)") }
-            o.packSize = n
-        }
+        if let j = try settings.integer("publish.jobs", flag: jobs) { o.threads = j }
+        if let u = try settings.integer("publish.uploads") { o.uploads = u }
+        if let v = try settings.integer("publish.index_versions") { o.indexVersions = v }
+        if let n = try settings.size("publish.pack_size", flag: packSize) { o.packSize = n }
         if let s = chunkSize {
-            let parts = s.split(separator: "/").map { ByteSize.parse(String($0)) }
-            guard parts.count == 3, let a = parts[0], let b = parts[1], let c = parts[2] else {
-                throw CLIError.usage("--chunk-size takes MIN/AVG/MAX, e.g. 2KiB/8KiB/64KiB")
+            let parts = s.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 3 else { throw CLIError.usage("--chunk-size takes MIN/AVG/MAX, e.g. 2KiB/8KiB/64KiB") }
+            let kind = Settings.schema["publish.chunk_avg"]!.kind
+            let sizes = try parts.map { p -> Int in
+                guard case .integer(let n) = try Settings.check(String(p), kind, from: .flag("--chunk-size")) else { return 0 }
+                return n
             }
-            o.chunker = ChunkerParameters(minSize: a, avgSize: b, maxSize: c)
+            o.chunker = ChunkerParameters(minSize: sizes[0], avgSize: sizes[1], maxSize: sizes[2])
         } else {
-            if let v = ctx.setting("publish.chunk_min").flatMap(ByteSize.parse) { o.chunker.minSize = v }
-            if let v = ctx.setting("publish.chunk_avg").flatMap(ByteSize.parse) { o.chunker.avgSize = v }
-            if let v = ctx.setting("publish.chunk_max").flatMap(ByteSize.parse) { o.chunker.maxSize = v }
+            if let v = try settings.size("publish.chunk_min") { o.chunker.minSize = v }
+            if let v = try settings.size("publish.chunk_avg") { o.chunker.avgSize = v }
+            if let v = try settings.size("publish.chunk_max") { o.chunker.maxSize = v }
         }
         do { try o.chunker.validate() } catch { throw CLIError.usage(error.description) }
-        o.zipAware = !noZipAware && (ctx.setting("publish.zip_aware").map { $0.lowercased() != "false" } ?? true)
-        o.trainDictionary = !noDictionary && (ctx.setting("publish.dictionary").map { $0.lowercased() != "false" } ?? true)
+        o.zipAware = try !noZipAware && (settings.bool("publish.zip_aware") ?? true)
+        o.trainDictionary = try !noDictionary && (settings.bool("publish.dictionary") ?? true)
         if let t = buildTime ?? ctx.environment["SOURCE_DATE_EPOCH"] {
             if let secs = Double(t) { o.buildTime = Date(timeIntervalSince1970: secs) }
             else if let d = ISO8601DateFormatter().date(from: t) { o.buildTime = d }
@@ -61,6 +65,7 @@ struct PublishCommand: TroveSubcommand {
             let done = progress.filesDone.load(ordering: .relaxed), total = progress.filesTotal.load(ordering: .relaxed)
             return "publishing \(Output.count(done))/\(Output.count(total)) files, \(Output.bytes(progress.bytesDone.load(ordering: .relaxed))) read, \(Output.bytes(progress.newBytes.load(ordering: .relaxed))) new"
         }
+        try await StoreMarker.create(in: ctx.repository.store)
         let report: PublishReport
         do {
             report = try await Publisher(repository: ctx.repository, options: o)
@@ -105,7 +110,7 @@ enum PublishSummary {
         Output.line("  time      \(String(format: "%.2f", r.seconds)) s (\(Output.bytes(Int(rate)))/s)")
         if !r.errors.isEmpty {
             Output.line("  errors    \(r.errors.count):")
-            for e in r.errors.prefix(20) { Output.line("    \(e.path): \(e.reason)") }
+            for e in r.errors.prefix(20) { Output.line("    \(Output.safe(e.path)): \(Output.safe(e.reason))") }
             if r.errors.count > 20 { Output.line("    … and \(r.errors.count - 20) more (use --json for all)") }
         }
     }

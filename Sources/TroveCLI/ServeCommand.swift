@@ -40,46 +40,46 @@ struct ServeCommand: TroveSubcommand {
 
     func execute(_ ctx: StoreContext) async throws -> ExitStatus {
         var c = ServeConfiguration()
-        let listenAt = listen ?? ctx.setting("serve.listen") ?? "127.0.0.1:8080"
-        guard let colon = listenAt.lastIndex(of: ":"), let port = Int(listenAt[listenAt.index(after: colon)...]), (0...65535).contains(port) else {
-            throw CLIError.usage("--listen takes HOST:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:80; got \(listenAt)")
+        let (listenAt, listenSource) = ctx.settings.lookup("serve.listen", flag: listen) ?? ("127.0.0.1:8080", .fallback("the default address"))
+        guard let colon = listenAt.lastIndex(of: ":"), let port = SettingValue.integer(String(listenAt[listenAt.index(after: colon)...]), in: 0...65535) else {
+            throw CLIError.usage("\(listenSource) takes HOST:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:80; got '\(Output.safe(listenAt))'")
         }
         c.host = String(listenAt[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         if c.host.isEmpty { c.host = "0.0.0.0" }
         c.port = port
-        if let s = cacheBytes ?? ctx.setting("serve.cache_bytes") {
-            guard let n = ByteSize.parse(s) else { throw CLIError.usage("--cache-bytes takes a size such as 256MiB, got \(s)") }
-            c.cacheBytes = n
-        }
-        if let s = refTTL ?? ctx.setting("serve.ref_ttl") {
-            guard let d = DurationParser.parse(s) else { throw CLIError.usage("--ref-ttl takes a duration such as 5s, got \(s)") }
-            c.refTTL = d
-        }
-        if let s = ctx.setting("serve.idle_timeout") {
-            guard let d = DurationParser.parse(s) else { throw CLIError.usage("serve.idle_timeout takes a duration such as 60s, got \(s)") }
-            c.idleTimeout = d
-        }
-        if let s = ctx.setting("serve.cache_control") { c.cacheControl = s }
-        c.accessLog = !noAccessLog && (ctx.setting("serve.access_log").map { $0.lowercased() != "false" } ?? true)
-        c.fastPath = ctx.setting("serve.fast_path").map { $0.lowercased() != "false" } ?? true
-        for entry in AccessPolicy.list(ctx.setting("serve.default_versions")) {
+        let settings = ctx.settings
+        if let n = try settings.size("serve.cache_bytes", flag: cacheBytes) { c.cacheBytes = n }
+        if let d = try settings.duration("serve.ref_ttl", flag: refTTL) { c.refTTL = d }
+        if let d = try settings.duration("serve.idle_timeout") { c.idleTimeout = d }
+        if let s = settings.string("serve.cache_control") { c.cacheControl = s }
+        c.accessLog = try !noAccessLog && (settings.bool("serve.access_log") ?? true)
+        c.fastPath = try settings.bool("serve.fast_path") ?? true
+        for entry in try settings.list("serve.default_versions") {
             let kv = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard kv.count == 2 else { throw CLIError.config("serve.default_versions takes PROJECT=VERSION entries, got \(entry)") }
             c.defaultVersions[kv[0]] = kv[1]
         }
-        let tokens = AccessPolicy.list(ctx.setting("serve.tokens"))
-        let privateProjects = Set(AccessPolicy.list(ctx.setting("serve.private_projects")))
-        c.access = AccessPolicy(privateProjects: privateProjects, tokens: tokens, signingKey: ctx.setting("serve.signing_key"))
+        let tokens = Settings.commaList(settings.string("serve.tokens") ?? "")
+        let privateProjects = Set(try settings.list("serve.private_projects"))
+        let signingKey = settings.string("serve.signing_key").flatMap { $0.isEmpty ? nil : $0 }
+        c.access = AccessPolicy(privateProjects: privateProjects, tokens: tokens, signingKey: signingKey)
         let logger = Logger(label: "trove.serve")
-        if !privateProjects.isEmpty && tokens.isEmpty && ctx.setting("serve.signing_key") == nil {
+        if !privateProjects.isEmpty && tokens.isEmpty && signingKey == nil {
             logger.warning("private projects are configured but neither serve.tokens nor serve.signing_key: they are unreachable")
+        }
+        // A listed project that does not exist is most likely a typo, and the project meant stays public.
+        let existing = Set(try await ctx.repository.projects())
+        for p in privateProjects.sorted() where !existing.contains(p) {
+            logger.warning("serve.private_projects lists a project the store does not have (yet): check the spelling; until it exists this entry protects nothing",
+                           metadata: ["project": "\(p)"])
         }
         // Serving wants quick answers: a few fast retries, then 503 with Retry-After (the client retries).
         let policy = RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(50), maxDelay: .milliseconds(500), totalTimeout: .seconds(3))
         let repository = Repository(store: RetryingBlobStore(ctx.metered, policy: policy, logger: Logger(label: "trove.store")),
                                     cacheDirectory: ctx.repository.cacheDirectory)
         let server = TroveServer(repository: repository, configuration: c, logger: logger)
-        try await server.run()
+        do { try await server.run() } catch let e as ServeError {
+            throw CLIError.system("\(e) (\(listenSource))")
+        }
         return .ok
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TroveRepository
 import TroveServe
+import TroveStorage
 
 /// `trove sign-url PROJECT VERSION PATH --expires 1h`
 struct SignURLCommand: TroveSubcommand {
@@ -28,7 +29,7 @@ struct SignURLCommand: TroveSubcommand {
         guard let key = ctx.setting("serve.signing_key"), !key.isEmpty else {
             throw CLIError.config("serve.signing_key is not set (config file or TROVE_SERVE_SIGNING_KEY)")
         }
-        guard let ttl = DurationParser.parse(expires), ttl > .zero else { throw CLIError.usage("--expires takes a duration such as 1h, got \(expires)") }
+        guard let ttl = try Settings.flag(expires, "--expires", .duration(.seconds(1)...SettingValue.maxDuration))?.duration else { return .usage }
         let repo = ctx.repository
         var target = version
         if try await repo.ref(project, version) == nil {
@@ -37,12 +38,16 @@ struct SignURLCommand: TroveSubcommand {
         }
         let m = try await repo.openVersion(project, target)
         var logical = path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        guard let rec = try m.file(at: logical) else { throw RepositoryError.noSuchFile(project, version, logical) }
+        // The signature covers the file the path resolves to (symlinks followed, as serve does).
+        guard var rec = try m.resolve(logical) else { throw RepositoryError.noSuchFile(project, version, logical) }
         var slash = false
         if rec.kind == .dir {
+            guard let index = try m.resolve(rec.path.isEmpty ? "index.html" : rec.path + "/index.html"), index.kind == .file else {
+                throw RepositoryError.noSuchFile(project, version, logical + "/index.html")
+            }
             logical += "/index.html"
+            rec = index
             slash = true
-            guard try m.file(at: logical)?.kind == .file else { throw RepositoryError.noSuchFile(project, version, logical) }
         }
         var segments = logical.split(separator: "/").map(String.init)
         let hasHTML = try m.file(at: "html")?.kind == .dir
@@ -60,10 +65,10 @@ struct SignURLCommand: TroveSubcommand {
             urlSegments = [project, version] + segments
         }
         let secs = Int(Date().timeIntervalSince1970) + Int(ttl.components.seconds)
-        let sig = AccessPolicy.signature(key: key, project: project, version: version, path: logical, expires: secs)
+        let sig = AccessPolicy.signature(key: key, project: project, version: version, path: rec.path, expires: secs)
         let base = (baseURL ?? ctx.setting("serve.base_url") ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "/"))
         let url = base + RequestPath.url(urlSegments, trailingSlash: slash) + "?expires=\(secs)&signature=\(sig)"
-        if global.json { try Output.json(Signed(url: url, expires: secs, path: logical)) } else { Output.line(url) }
+        if global.json { try Output.json(Signed(url: url, expires: secs, path: rec.path)) } else { Output.line(url) }
         return .ok
     }
 }

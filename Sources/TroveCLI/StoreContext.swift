@@ -4,14 +4,20 @@ import TroveAzure
 import TroveRepository
 import TroveS3
 import TroveStorage
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// The opened store for one command: config layered over defaults, the backend wrapped in the
+/// The opened store for one command: settings layered over defaults, the backend wrapped in the
 /// standard decorators (retries outside, request metering, concurrency limit inside), the repository.
 struct StoreContext {
-    let config: TroveConfig
-    let environment: [String: String]
+    let settings: Settings
     let metered: MeteredBlobStore
     let repository: Repository
+    /// `memory://`: a fresh, empty store for this one process, needing no marker.
+    let ephemeral: Bool
+
+    var environment: [String: String] { settings.environment }
 
     /// Scheme openers beyond `file` and `memory`; feature modules add theirs here.
     static let registry: StoreRegistry = {
@@ -22,27 +28,47 @@ struct StoreContext {
     }()
 
     init(_ options: GlobalOptions) throws {
-        environment = ProcessInfo.processInfo.environment
-        config = try TroveConfig.load(explicitPath: options.config, environment: environment)
+        let environment = ProcessInfo.processInfo.environment
+        settings = try Settings(explicitPath: options.config, environment: environment)
         let home = environment["HOME"] ?? NSHomeDirectory()
-        let location = options.store ?? config.value("store", environment: environment)
-            ?? "file://" + (environment["XDG_DATA_HOME"] ?? home + "/.local/share") + "/trove/store"
-        var settings: [String: String] = [:]
-        for key in TroveConfig.schema.keys where TroveConfig.backendSections.contains(where: { key.hasPrefix($0 + ".") }) {
-            if let v = config.value(key, environment: environment) { settings[key] = v }
+        let (location, source) = settings.lookup("store", flag: options.store)
+            ?? ("file://" + (environment["XDG_DATA_HOME"] ?? home + "/.local/share") + "/trove/store", .fallback("the default store"))
+        var backend: [String: String] = [:]
+        for key in Settings.schema.keys where Settings.backendSections.contains(where: { key.hasPrefix($0 + ".") }) {
+            if let v = settings.string(key) { backend[key] = v }
         }
         let base: any BlobStore
-        do { base = try StoreContext.registry.open(location, settings: StoreSettings(settings)) }
-        catch let e as StoreURLError { throw CLIError.usage("store: \(e.description)") }
+        do { base = try StoreContext.registry.open(location, settings: StoreSettings(backend)) }
+        catch let e as StoreURLError { throw CLIError.usage("store (\(source)): \(Output.safe(e.description))") }
+        ephemeral = base is MemoryBlobStore
         var policy = RetryPolicy.default
-        if let n = config.value("retry.max_attempts", environment: environment).flatMap(Int.init) { policy.maxAttempts = max(1, n) }
-        if let t = config.value("retry.timeout", environment: environment).flatMap(DurationParser.parse) { policy.totalTimeout = t }
+        if let n = try settings.integer("retry.max_attempts") { policy.maxAttempts = n }
+        if let t = try settings.duration("retry.timeout") { policy.totalTimeout = t }
         metered = MeteredBlobStore(LimitedBlobStore(base, maxConcurrent: 32))
         let store = RetryingBlobStore(metered, policy: policy, logger: Logger(label: "trove.store"))
-        let cache = options.cacheDir ?? config.value("cache_dir", environment: environment)
-            ?? (environment["XDG_CACHE_HOME"] ?? home + "/.cache") + "/trove"
+        let (cache, cacheSource) = settings.lookup("cache_dir", flag: options.cacheDir)
+            ?? ((environment["XDG_CACHE_HOME"] ?? home + "/.cache") + "/trove", .fallback("the default cache directory"))
+        try StoreContext.checkCacheDirectory(cache, source: cacheSource)
         repository = Repository(store: store, cacheDirectory: URL(fileURLWithPath: cache))
     }
 
-    func setting(_ key: String) -> String? { config.value(key, environment: environment) }
+    /// The cache directory must be a directory this process can write (created if missing); else
+    /// exit 64 naming the setting, rather than a raw file-system error from deep inside a command.
+    static func checkCacheDirectory(_ path: String, source: Settings.Source) throws {
+        func fail(_ why: String) -> CLIError { CLIError.config("cache directory \(Output.safe(path)) (\(source)): \(why)") }
+        guard !path.trimmingCharacters(in: .whitespaces).isEmpty else { throw fail("empty") }
+        var st = stat()
+        if stat(path, &st) != 0 {
+            guard errno == ENOENT else { throw fail(String(cString: strerror(errno))) }
+            do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+                throw fail("cannot create it: \(ErrorReport.fileSystemCause(error))")
+            }
+            guard stat(path, &st) == 0 else { throw fail(String(cString: strerror(errno))) }
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { throw fail("not a directory") }
+        guard access(path, W_OK | X_OK) == 0 else { throw fail("not writable: \(String(cString: strerror(errno)))") }
+    }
+
+    /// A setting's raw value (flag given by the caller, variable or file).
+    func setting(_ key: String) -> String? { settings.string(key) }
 }

@@ -50,9 +50,18 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         }
         let o = try StoreOptions(scheme: "s3", url: url, known: StoreOptions.connectionOptions.union(["endpoint", "region", "path_style", "checksum"]),
                                  settings: settings, environment: environment)
+        guard bucket.utf8.allSatisfy(Self.isNameByte) else {
+            throw StoreURLError("s3 bucket name \(bucket.prefix(70).debugDescription) may only have letters, digits, '.', '_' and '-'")
+        }
         let region = o.value("region", env: ["AWS_REGION", "AWS_DEFAULT_REGION"]) ?? "us-east-1"
+        // The region goes into host names and the signature's scope: letters, digits, '.', '_', '-' only.
+        guard (1...64).contains(region.utf8.count), region.utf8.allSatisfy(Self.isNameByte) else {
+            throw StoreURLError("s3 region (?region=, s3.region or AWS_REGION) must be 1-64 letters, digits, '.', '_' or '-' (like us-east-1), got \(region.prefix(70).debugDescription)")
+        }
         let endpointText = o.value("endpoint", env: ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"])
-        let endpoint = try endpointText.map(o.endpoint) ?? URL(string: "https://s3.\(region).amazonaws.com")!
+        guard let endpoint = try endpointText.map(o.endpoint) ?? URL(string: "https://s3.\(region).amazonaws.com") else {
+            throw StoreURLError("s3 region \(region.debugDescription) does not make an endpoint host name")
+        }
         // Custom endpoints (MinIO, Ceph, moto) mostly want path style; AWS wants virtual hosts,
         // except for bucket names with dots, which break TLS wildcard certificates.
         let pathStyle = try o.bool("path_style") ?? (endpointText != nil || bucket.contains("."))
@@ -98,5 +107,9 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         if basePath.hasSuffix("/") { basePath.removeLast() }
         let pathPrefix = pathStyle ? "\(basePath)/\(bucket)" : basePath
         return (host, "\(scheme)://\(host)", pathPrefix)
+    }
+
+    static func isNameByte(_ c: UInt8) -> Bool {
+        (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 46 || c == 95 || c == 45
     }
 }

@@ -60,16 +60,27 @@ public struct AccessPolicy: Sendable {
             .map { String(format: "%02x", $0) }.joined()
     }
 
-    /// Whether the query's `expires` and `signature` grant this exact file now.
+    /// Whether the query's `expires` and `signature` grant this exact file now. A query with either
+    /// parameter more than once grants nothing: which copy counts would otherwise be up to each parser
+    /// (this one, the log redaction, a proxy in front), and one could smuggle a valid signature past another.
     public func signatureGrants(query: Substring?, project: String, version: String, path: String, now: Date = Date()) -> Bool {
         guard let signingKey, let query else { return false }
-        var expires: Int? = nil
-        var signature: [UInt8]? = nil
-        for pair in query.split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1)
-            guard kv.count == 2 else { continue }
-            if kv[0] == "expires" { expires = Int(kv[1]) }
-            if kv[0] == "signature" { signature = AccessPolicy.unhex(kv[1]) }
+        var expires: Int? = nil, signature: [UInt8]? = nil
+        var seenExpires = false, seenSignature = false
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            switch kv[0] {
+            case "expires":
+                guard !seenExpires else { return false }
+                seenExpires = true
+                expires = kv.count == 2 ? Int(kv[1]) : nil
+            case "signature":
+                guard !seenSignature else { return false }
+                seenSignature = true
+                signature = kv.count == 2 ? AccessPolicy.unhex(kv[1]) : nil
+            default:
+                continue
+            }
         }
         guard let expires, let signature, expires >= Int(now.timeIntervalSince1970) else { return false }
         let expected = HMACSHA256.mac(key: signingKey, message: AccessPolicy.message(project: project, version: version, path: path, expires: expires))

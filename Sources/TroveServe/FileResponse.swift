@@ -56,21 +56,15 @@ struct Piece: Sendable {
 }
 
 extension TroveServer {
-    static let maxSymlinkHops = 8
     static let wholeFileLimit = 256 << 10
 
-    /// Resolves `root/rest` in a manifest: follows symlinks inside the version, maps a directory to its
-    /// `index.html` (when `index`) or to a redirect when the slash is missing.
+    /// Resolves `root/rest` in a manifest (`Manifest.resolve`: symlinks in any component, inside the
+    /// version only), maps a directory to its `index.html` (when `index`) or to a redirect when the
+    /// slash is missing.
     func lookup(_ m: Manifest, root: String, rest: [String], slash: Bool, index: Bool) throws -> Lookup {
         var logical = root
         for seg in rest { logical = logical.isEmpty ? seg : logical + "/" + seg }
-        let rec: FileRecord?
-        if logical.isEmpty {
-            rec = FileRecord(path: "", kind: .dir, size: 0, mode: 0o755, contentType: nil, digest: nil, linkTarget: nil)
-        } else {
-            rec = try follow(m, try m.file(at: logical))
-        }
-        guard let rec else { return .notFound }
+        guard let rec = try m.resolve(logical) else { return .notFound }
         switch rec.kind {
         case .file:
             return slash ? .notFound : .file(try entry(m, rec))
@@ -78,28 +72,11 @@ extension TroveServer {
             guard index else { return .notFound } // download folders are not browsable
             guard slash else { return .addSlash }
             let indexPath = rec.path.isEmpty ? "index.html" : rec.path + "/index.html"
-            guard let idx = try follow(m, try m.file(at: indexPath)), idx.kind == .file else { return .notFound }
+            guard let idx = try m.resolve(indexPath), idx.kind == .file else { return .notFound }
             return .file(try entry(m, idx))
         case .symlink:
-            return .notFound
+            return .notFound // resolve never ends on a link
         }
-    }
-
-    /// Follows symlinks (relative targets only, never above the version root, at most 8 hops), resolved
-    /// by `ManifestPath.resolve`, the rule every reader shares.
-    func follow(_ m: Manifest, _ start: FileRecord?) throws -> FileRecord? {
-        var rec = start
-        var hops = 0
-        while let r = rec, r.kind == .symlink {
-            hops += 1
-            guard hops <= TroveServer.maxSymlinkHops, let target = r.linkTarget,
-                  let resolved = ManifestPath.resolve(link: r.path, target: target) else { return nil }
-            if resolved.isEmpty {
-                return FileRecord(path: "", kind: .dir, size: 0, mode: 0o755, contentType: nil, digest: nil, linkTarget: nil)
-            }
-            rec = try m.file(at: resolved)
-        }
-        return rec
     }
 
     func entry(_ m: Manifest, _ rec: FileRecord) throws -> FileEntry {

@@ -43,6 +43,16 @@ public struct ServeConfiguration: Sendable {
     public init() {}
 }
 
+/// Why `trove serve` could not start.
+public enum ServeError: Error, CustomStringConvertible {
+    /// The listen address could not be bound (in use, not an address of this host, no permission).
+    case cannotListen(String, String)
+
+    public var description: String {
+        switch self { case .cannotListen(let address, let why): "cannot listen on \(address): \(why)" }
+    }
+}
+
 /// Cache key of a chunk: decoded bytes, or the stored zstd frame (passthrough).
 public struct ChunkKey: Hashable, Sendable {
     public var digest: Digest
@@ -114,8 +124,15 @@ public final class TroveServer: Sendable {
     }
 
     /// Runs until SIGINT or SIGTERM, then stops accepting and lets in-flight requests finish.
+    /// Failing to bind throws `ServeError.cannotListen` (one line, not NIO's raw error).
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        try await application(onRunning: onRunning).runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        do {
+            try await application(onRunning: onRunning).runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        } catch let e as IOError {
+            throw ServeError.cannotListen("\(configuration.host):\(configuration.port)", String(cString: strerror(e.errnoCode)))
+        } catch is SocketAddressError {
+            throw ServeError.cannotListen("\(configuration.host):\(configuration.port)", "not an address of this host")
+        }
     }
 
     // MARK: Requests
@@ -152,16 +169,28 @@ public final class TroveServer: Sendable {
         }
     }
 
-    /// The request target for logs: at most 512 bytes, with a signed URL's signature redacted (a signed
-    /// URL is a credential until it expires; logs outlive that and travel further).
+    /// The request target for logs, the one redaction every log line uses: the value of every query
+    /// parameter whose name, decoded and in any case, is `signature` is replaced by `REDACTED` (a signed
+    /// URL is a credential until it expires; logs outlive that and travel further), then the result is
+    /// cut to 512 bytes.
     static func loggablePath(_ raw: String) -> String {
-        if raw.utf8.count <= 512, !raw.utf8.contains(UInt8(ascii: "?")) { return raw }
-        var s = String(raw.prefix(512))
-        if let r = s.range(of: "signature=") {
-            let end = s[r.upperBound...].firstIndex(of: "&") ?? s.endIndex
-            s.replaceSubrange(r.upperBound..<end, with: "REDACTED")
+        guard let q = raw.utf8.firstIndex(of: UInt8(ascii: "?")) else {
+            return raw.utf8.count <= 512 ? raw : String(decoding: raw.utf8.prefix(512), as: UTF8.self)
         }
-        return s
+        var out = String(raw[..<q]) + "?"
+        var first = true
+        for pair in raw[raw.utf8.index(after: q)...].split(separator: "&", omittingEmptySubsequences: false) {
+            if !first { out += "&" }
+            first = false
+            let name = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0]
+            let decoded = (String(name).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(name)).lowercased()
+            if decoded.trimmingCharacters(in: .whitespaces) == "signature" && pair.contains("=") {
+                out += name + "=REDACTED"
+            } else {
+                out += pair
+            }
+        }
+        return out.utf8.count <= 512 ? out : String(decoding: out.utf8.prefix(512), as: UTF8.self)
     }
 
     /// What the access log says about a request beyond the status.
@@ -299,7 +328,7 @@ public final class TroveServer: Sendable {
 
     /// Maps an error to a status: store outage 503 (with Retry-After), corrupt or inconsistent store 502.
     func failure(_ error: any Error, request: Request, note: inout Note) -> Response {
-        let path = String((request.head.path ?? "").prefix(512))
+        let path = TroveServer.loggablePath(request.head.path ?? "")
         switch error {
         case BlobStoreError.transient(let m):
             metrics.storeError("unavailable")

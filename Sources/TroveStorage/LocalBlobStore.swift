@@ -14,15 +14,11 @@ public final class LocalBlobStore: BlobStore {
     public let root: URL
     private let rootPath: String
 
-    /// Opens (creating if needed) a store rooted at `root`.
+    /// A store rooted at `root`. Nothing is created until the first write (the directory, then `.tmp`
+    /// inside it), so opening a mistyped path for reading leaves no trace.
     public init(root: URL) throws {
         self.root = root.standardizedFileURL
         rootPath = self.root.path
-        do {
-            try FileManager.default.createDirectory(atPath: rootPath + "/.tmp", withIntermediateDirectories: true)
-        } catch {
-            throw BlobStoreError.permanent("cannot create local store at \(rootPath): \(error.localizedDescription)")
-        }
     }
 
     public var displayName: String { "file://\(rootPath)" }
@@ -52,11 +48,11 @@ public final class LocalBlobStore: BlobStore {
             let fd = open(p, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else {
                 if errno == ENOENT || errno == ENOTDIR { throw BlobStoreError.notFound(key) }
-                throw BlobStoreError.transient("cannot open \(key): \(String(cString: strerror(errno)))")
+                throw LocalBlobStore.failure("cannot open", p)
             }
             defer { close(fd) }
             var st = stat()
-            guard fstat(fd, &st) == 0 else { throw BlobStoreError.transient("cannot stat \(key)") }
+            guard fstat(fd, &st) == 0 else { throw LocalBlobStore.failure("cannot stat", p) }
             let size = Int(st.st_size)
             var offset = 0
             var length = size
@@ -68,7 +64,7 @@ public final class LocalBlobStore: BlobStore {
             var out = [UInt8](repeating: 0, count: length)
             let done: Int
             do { done = try out.withUnsafeMutableBytes { b in try FileIO.readFull(fd, into: b, at: offset) } } catch {
-                throw BlobStoreError.transient("read error on \(key): \(error)")
+                throw LocalBlobStore.failure("cannot read", p, error: error)
             }
             if done < length { throw BlobStoreError.transient("\(key) shrank while reading") }
             // Writes replace the file (rename), so the open file's identity is the version read.
@@ -107,7 +103,7 @@ public final class LocalBlobStore: BlobStore {
         let paths = keys.map(path)
         try await BlockingIO.run {
             for p in paths where unlink(p) != 0 && errno != ENOENT {
-                throw BlobStoreError.transient("cannot delete \(p): \(String(cString: strerror(errno)))")
+                throw LocalBlobStore.failure("cannot delete", p)
             }
         }
     }
@@ -126,24 +122,43 @@ public final class LocalBlobStore: BlobStore {
 
     static func atomicWrite(_ bytes: [UInt8], to target: String, root: String) throws -> String {
         let tmp = root + "/.tmp/\(UInt64.random(in: 0...UInt64.max))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw BlobStoreError.transient("cannot create temp file in \(root)/.tmp: \(String(cString: strerror(errno)))") }
+        var fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if fd < 0 && errno == ENOENT {
+            // The store's first write: create the directory and its .tmp.
+            if mkdirAll(root + "/.tmp") != 0 { throw failure("cannot create", root + "/.tmp") }
+            fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        }
+        guard fd >= 0 else { throw failure("cannot create a temporary file in", root + "/.tmp") }
         var ok = false
         defer { if !ok { unlink(tmp) } }
         do {
             defer { close(fd) }
             do { try bytes.withUnsafeBytes { b in try FileIO.writeAll(fd, b) } } catch {
-                throw BlobStoreError.transient("write failed: \(error)")
+                throw failure("cannot write", tmp, error: error)
             }
-            guard fsync(fd) == 0 else { throw BlobStoreError.transient("fsync failed: \(String(cString: strerror(errno)))") }
+            guard fsync(fd) == 0 else { throw failure("cannot fsync", tmp) }
         }
         let dir = String(target[..<target.lastIndex(of: "/")!])
-        if mkdirAll(dir) != 0 { throw BlobStoreError.transient("cannot create \(dir): \(String(cString: strerror(errno)))") }
-        guard rename(tmp, target) == 0 else { throw BlobStoreError.transient("rename failed: \(String(cString: strerror(errno)))") }
+        if mkdirAll(dir) != 0 { throw failure("cannot create", dir) }
+        guard rename(tmp, target) == 0 else { throw failure("cannot rename a temporary file to", target) }
         ok = true
         let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 { fsync(dfd); close(dfd) }
         return etag(atPath: target) ?? "\"\""
+    }
+
+    /// The error for a failed system call on `path` (`errno`, or the `FileIO` error given): permission,
+    /// read-only or full file systems and wrong file types are permanent (retrying cannot help and must not
+    /// look like an outage); anything else (EIO, EINTR, running out of descriptors…) may pass.
+    static func failure(_ what: String, _ path: String, error: (any Error)? = nil) -> BlobStoreError {
+        let code = (error as? FileIO.Failure)?.code ?? errno
+        let message = "\(what) \(path): \(error.map { "\($0)" } ?? String(cString: strerror(code)))"
+        switch code {
+        case EACCES, EPERM, EROFS, ENOSPC, EDQUOT, ENOTDIR, EISDIR, ELOOP, ENAMETOOLONG, EINVAL, EFBIG:
+            return .permanent(message)
+        default:
+            return .transient(message)
+        }
     }
 
     static func mkdirAll(_ dir: String) -> Int32 {
@@ -156,11 +171,12 @@ public final class LocalBlobStore: BlobStore {
     }
 
     static func withStoreLock<T>(root: String, _ body: () throws -> T) throws -> T {
+        if mkdirAll(root) != 0 { throw failure("cannot create", root) }
         let fd = open(root + "/.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw BlobStoreError.transient("cannot open store lock: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw failure("cannot open the store lock", root + "/.lock") }
         defer { close(fd) }
         while flock(fd, LOCK_EX) != 0 {
-            if errno != EINTR { throw BlobStoreError.transient("cannot lock store: \(String(cString: strerror(errno)))") }
+            if errno != EINTR { throw failure("cannot lock", root + "/.lock") }
         }
         defer { flock(fd, LOCK_UN) }
         return try body()

@@ -22,17 +22,23 @@ struct TroveCLI {
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
     @discardableResult
-    func run(_ args: [String], env extra: [String: String] = [:]) throws -> Result {
+    func run(_ args: [String], env extra: [String: String] = [:], cwd: String? = nil) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: TroveCLI.binary)
         p.arguments = args
+        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
         p.environment = environment.merging(extra) { $1 }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
         try p.run()
+        // A watchdog, not a timing assertion: a run that hangs (a regression) is killed so the suite ends.
+        let pid = p.processIdentifier
+        let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(300), execute: watchdog)
         let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
+        watchdog.cancel()
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
@@ -93,12 +99,11 @@ struct TroveCLI {
 
     @Test func exitCodesMeanSomething() throws {
         let cli = try TroveCLI()
+        let t = try cli.tree("b")
+        #expect(try cli.run(["publish", "docs", "v", t]).status == 0)
         let missing = try cli.run(["cat", "nope", "v", "x"])
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("no published version nope/v"))
-
-        let t = try cli.tree("b")
-        #expect(try cli.run(["publish", "docs", "v", t]).status == 0)
         #expect(try cli.run(["cat", "docs", "v", "html/missing.html"]).stderr.contains("no file html/missing.html"))
 
         mkfifo(t + "/html/fifo", 0o644)

@@ -77,8 +77,9 @@ struct S3Env {
         let chunks = r.int("chunks"), manifest = try #require(r.string("manifest"))
         #expect(chunks > 600 && r.int("newChunks") == chunks - r.int("reusedChunks"))
         let pubReq = r.object("requests")
-        // Cold publish: the gc lease, dictionary HEAD+PUT, one PUT per pack, manifest, ref; no HEAD per chunk.
-        #expect(pubReq.int("puts") == r.int("packs") + 4, "\(pubReq)")
+        // Cold publish: the store marker, the gc lease, dictionary HEAD+PUT, one PUT per pack, manifest, ref;
+        // no HEAD per chunk.
+        #expect(pubReq.int("puts") == r.int("packs") + 5, "\(pubReq)")
         #expect(pubReq.int("heads") <= 5, "\(pubReq)")
         print("e2e cold publish: \(chunks) chunks, \(r.int("packs")) packs, requests \(pubReq)")
 
@@ -176,7 +177,7 @@ struct S3Env {
         check(bucketPublish, status: 1, contains: "bucket no-such-bucket-e2e does not exist")
 
         let dead = try await s.trove(["ls"], s.environment(endpoint: "http://127.0.0.1:1", ["TROVE_RETRY_MAX_ATTEMPTS": "3", "TROVE_RETRY_TIMEOUT": "5s"]))
-        check(dead, status: 69, contains: "cannot connect to http://127.0.0.1:1: connection refused (gave up on list refs/ after 3 attempts")
+        check(dead, status: 69, contains: "cannot connect to http://127.0.0.1:1: connection refused (gave up on get trove-store.json after 3 attempts")
         #expect(dead.seconds < 10)
 
         // libcurl is loaded only for S3 stores; when it cannot be, the command says so.
@@ -188,11 +189,13 @@ struct S3Env {
         let verbose = try await s.trove(["publish", "-v", "docs", "v1", tree], s.environment(secret: wrongSecret))
         #expect(verbose.status == 1 && verbose.stderr.contains("SignatureDoesNotMatch"), "\(verbose)")
         #expect(!verbose.stderr.contains(wrongSecret) && !verbose.stderr.contains(s.secret) && !verbose.stdout.contains(wrongSecret))
-        let verboseOK = try await s.trove(["ls", "-v"])
-        #expect(verboseOK.status == 0 && !verboseOK.stderr.contains(s.secret), "\(verboseOK)")
-
         // Nothing was written anywhere by the failed publishes.
         #expect(try await s.store().listAll(prefix: "").isEmpty)
+
+        let verboseOK = try await s.trove(["init", "-v"])
+        #expect(verboseOK.status == 0 && !verboseOK.stderr.contains(s.secret), "\(verboseOK)")
+        let empty = try await s.trove(["ls"])
+        #expect(empty.status == 0 && empty.stdout.contains("no projects"), "\(empty)")
     }
 
     @Test func publishAndExportThroughTwentyFivePercentFaults() async throws {

@@ -44,6 +44,7 @@ import Glibc
         try #require(FileManager.default.isExecutableFile(atPath: Self.trove.path), "build the trove product first (swift build)")
         let root = tempDir("killed-store")
         let store = try LocalBlobStore(root: root)
+        try await StoreMarker.create(in: store) // the CLI refuses a location without it
         let repo = repository(store)
         let keep: Tree = ["html/keep.html": blob(21, 60_000)]
         var doomed: Tree = [:]
@@ -106,6 +107,7 @@ import Glibc
         try #require(FileManager.default.isExecutableFile(atPath: Self.trove.path), "build the trove product first (swift build)")
         let root = tempDir("verify-store")
         let store = try LocalBlobStore(root: root)
+        try await StoreMarker.create(in: store) // the CLI refuses a location without it
         let repo = repository(store)
         let r = try await publish(repo, "docs", "v1", ["index.html": blob(5, 30_000)])
         let pack = try await repo.manifest(Digest(hex: r.manifest!)!).referencedObjects().packs[0]
