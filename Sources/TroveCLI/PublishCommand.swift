@@ -65,7 +65,7 @@ struct PublishCommand: TroveSubcommand {
             let done = progress.filesDone.load(ordering: .relaxed), total = progress.filesTotal.load(ordering: .relaxed)
             return "publishing \(Output.count(done))/\(Output.count(total)) files, \(Output.bytes(progress.bytesDone.load(ordering: .relaxed))) read, \(Output.bytes(progress.newBytes.load(ordering: .relaxed))) new"
         }
-        try await StoreMarker.create(in: ctx.repository.store)
+        if ctx.needsMarker { try await StoreMarker.create(in: ctx.repository.store) }
         let report: PublishReport
         do {
             report = try await Publisher(repository: ctx.repository, options: o)

@@ -14,8 +14,11 @@ struct StoreContext {
     let settings: Settings
     let metered: MeteredBlobStore
     let repository: Repository
-    /// `memory://`: a fresh, empty store for this one process, needing no marker.
-    let ephemeral: Bool
+    /// A local directory: it is a store only once it carries `trove-store.json` (written by `publish`
+    /// or `init`), so an empty or mistyped location can never make gc delete some other directory's
+    /// digest-named files. Buckets and containers are named explicitly, so object stores need no
+    /// marker, and a publish to one spends no request on it.
+    let needsMarker: Bool
 
     var environment: [String: String] { settings.environment }
 
@@ -40,7 +43,7 @@ struct StoreContext {
         let base: any BlobStore
         do { base = try StoreContext.registry.open(location, settings: StoreSettings(backend)) }
         catch let e as StoreURLError { throw CLIError.usage("store (\(source)): \(Output.safe(e.description))") }
-        ephemeral = base is MemoryBlobStore
+        needsMarker = base is LocalBlobStore
         var policy = RetryPolicy.default
         if let n = try settings.integer("retry.max_attempts") { policy.maxAttempts = n }
         if let t = try settings.duration("retry.timeout") { policy.totalTimeout = t }

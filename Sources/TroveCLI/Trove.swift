@@ -28,7 +28,7 @@ struct Trove: AsyncParsableCommand {
 protocol TroveSubcommand: AsyncParsableCommand {
     var global: GlobalOptions { get }
     /// Whether the command makes its location a store itself (writes `trove-store.json` when it gets
-    /// that far): `publish` and `init`. Every other command is refused at a location without the marker.
+    /// that far): `publish` and `init`. Every other command is refused at a local directory without the marker.
     static var createsStore: Bool { get }
     func execute(_ context: StoreContext) async throws -> ExitStatus
 }
@@ -51,7 +51,7 @@ extension TroveSubcommand {
         let status: ExitStatus
         do {
             let context = try StoreContext(global)
-            if !Self.createsStore && !context.ephemeral { try await StoreMarker.require(in: context.repository.store) }
+            if !Self.createsStore && context.needsMarker { try await StoreMarker.require(in: context.repository.store) }
             status = try await execute(context)
         } catch let e as ExitCode {
             throw e

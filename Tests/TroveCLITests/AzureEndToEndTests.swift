@@ -204,7 +204,9 @@ struct AzureEnv {
         #expect(try treesIdentical(tree, out))
         let stats = try await FaultProxy.stats(proxy)
         let requests = stats["requests"] ?? 0, faults = stats["faults"] ?? 0
-        #expect(requests > 300 && Double(faults) > Double(requests) * 0.18 && (stats["503"] ?? 0) > 0, "\(stats)")
+        // Export reads each pack region once (a few dozen requests, not one per file), so the share of
+        // faults is checked loosely: the point is that they happened and both runs still came out whole.
+        #expect(requests > 30 && Double(faults) > Double(requests) * 0.12 && (stats["503"] ?? 0) > 0, "\(stats)")
         print("azure e2e through 25% faults: \(stats)")
     }
 

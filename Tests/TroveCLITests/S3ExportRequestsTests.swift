@@ -8,7 +8,7 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(10))) struct S3ExportRequestsTests {
     @Test func exportCostsAboutOneRequestPerPack() async throws {
         // A moto server of its own: its request counter then sees only this test's requests.
-        let moto = try await PythonService.start("moto_launcher.py", ["--port", "0", "--bucket", Moto.bucket])
+        let moto = try await PythonService.start("s3server/moto_launcher.py", ["--port", "0", "--bucket", Moto.bucket])
         defer { moto.stop() }
         let id = UUID().uuidString.prefix(8).lowercased()
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("trove-export-req-\(id)").path
