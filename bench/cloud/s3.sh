@@ -49,6 +49,8 @@ export RCLONE_CONFIG_S3_TYPE=s3 RCLONE_CONFIG_S3_PROVIDER=Other RCLONE_CONFIG_S3
        RCLONE_CONFIG_S3_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_S3_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
        RCLONE_CONFIG_S3_REGION=us-east-1 RCLONE_CONFIG_S3_FORCE_PATH_STYLE=true
 export HOME=$WORK
+# Plain http on loopback: a CA bundle from the environment only breaks rclone's client set-up.
+unset AWS_CA_BUNDLE
 cp -a "$TREE" "$WORK/tree"
 PAGE=$(cd "$WORK/tree" && find . -name '*.html' -size +4k | sort | sed -n 10p)
 
