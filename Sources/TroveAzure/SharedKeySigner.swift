@@ -52,31 +52,8 @@ public struct SharedKeySigner: Sendable {
     }
 
     /// Azure's URL encoding of a blob path: every byte but `A-Za-z0-9-._~` and `/` as `%XX`.
-    public static func encodePath(_ path: String) -> String { percentEncode(path, keep: "/") }
+    public static func encodePath(_ path: String) -> String { URIEncoding.encode(path, keep: "/") }
 
     /// Query encoding: every byte but `A-Za-z0-9-._~` as `%XX`.
-    public static func encodeQuery(_ s: String) -> String { percentEncode(s, keep: "") }
-
-    static func percentEncode(_ s: String, keep: String) -> String {
-        let hexDigits = Array("0123456789ABCDEF".utf8)
-        let kept = Set(keep.utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(s.utf8.count)
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.append(b)
-            default:
-                if kept.contains(b) {
-                    out.append(b)
-                } else {
-                    out.append(UInt8(ascii: "%"))
-                    out.append(hexDigits[Int(b >> 4)])
-                    out.append(hexDigits[Int(b & 0xF)])
-                }
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    public static func encodeQuery(_ s: String) -> String { URIEncoding.encode(s) }
 }

@@ -113,23 +113,7 @@ public struct SigV4Signer: Sendable {
     /// AWS URI encoding: every byte of the UTF-8 form except `A-Za-z0-9-._~` becomes `%XX` (uppercase);
     /// with `keepSlash`, `/` stays (for paths).
     public static func uriEncode(_ s: String, keepSlash: Bool = false) -> String {
-        let hexDigits = Array("0123456789ABCDEF".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(s.utf8.count)
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.append(b)
-            case UInt8(ascii: "/") where keepSlash:
-                out.append(b)
-            default:
-                out.append(UInt8(ascii: "%"))
-                out.append(hexDigits[Int(b >> 4)])
-                out.append(hexDigits[Int(b & 0xF)])
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        URIEncoding.encode(s, keep: keepSlash ? "/" : "")
     }
 
     /// Encodes a decoded path for S3: each segment encoded, `/` kept, never normalised; "" is "/".
