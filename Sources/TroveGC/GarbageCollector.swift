@@ -202,7 +202,8 @@ public struct GarbageCollector: Sendable {
 
         var batchNumber = 0
         try await deleteCandidates(marks: marks, lock: lock, cache: cache, report: &report, batchNumber: &batchNumber)
-        let plan = try superseded.plan(live: Set(live), journaled: journaledNow, cutoff: cutoff)
+        // Live: what the refs name now, and what they named after compaction (the shared index's source).
+        let plan = try superseded.plan(live: Set(live).union(roots.all), journaled: journaledNow, cutoff: cutoff)
         try await SupersededSweep.delete(plan, store: store, lock: lock, batchSize: options.deleteBatch, cache: cache, report: &report) {
             batchNumber += 1
             try await step(.deleted(batchNumber))

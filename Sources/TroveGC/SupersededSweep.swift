@@ -7,8 +7,9 @@ import TroveStorage
 /// (the sweep's candidate loop never sees them) and are decided here, after the lease drain and the
 /// re-mark (docs/gc.md, "Superseded objects"):
 ///
-/// * a superseded manifest goes when no live ref names it any more (`live`: the manifests the refs
-///   named at the re-mark) and it is older than the grace cutoff;
+/// * a superseded manifest goes when no ref names it any more (`live`: the manifests the refs named
+///   at the re-mark and right after compaction, which the shared index was built from) and it is
+///   older than the grace cutoff;
 /// * a superseded pack goes when every marked manifest that uses it is a superseded manifest going
 ///   in this run (so no live manifest, none the shared index was built from and none a racing
 ///   publish committed uses it), no fresh publish journal names it, and it is older than the cutoff.
