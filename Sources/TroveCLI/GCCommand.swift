@@ -135,7 +135,7 @@ struct GCCommand: TroveSubcommand {
         Output.line("  chunks        \(Output.count(r.liveChunks)) live (\(Output.bytes(r.liveChunkBytes))); \(Output.count(r.deadChunksInLivePacks)) dead in live packs (\(Output.bytes(r.deadBytesInLivePacks)))")
         let c = r.compaction
         if c.packs > 0 || !c.skipped.isEmpty {
-            Output.line("  compaction    \(c.packs) packs (\(Output.bytes(c.packBytes))) → \(c.newPacks) new (\(Output.bytes(c.newPackBytes))); \(Output.count(c.chunksCopied)) chunks copied, \(Output.bytes(c.deadBytes)) dead left for the next run; \(c.manifestsRewritten) manifests rewritten, \(c.refsSwitched) refs switched")
+            Output.line("  compaction    \(c.packs) packs (\(Output.bytes(c.packBytes))) → \(c.newPacks) new (\(Output.bytes(c.newPackBytes))); \(Output.count(c.chunksCopied)) chunks copied, \(Output.bytes(c.deadBytes)) dead; \(c.manifestsRewritten) manifests rewritten, \(c.refsSwitched) refs switched; replaced \(c.oldPacksDeleted) packs and \(c.oldManifestsDeleted) manifests \(r.dryRun ? "would be deleted" : "deleted") in this run")
             for s in c.skipped { Output.line("                skipped \(s)") }
         }
         if let n = r.sharedIndexChunks { Output.line("  shared index  \(Output.count(n)) chunks\(r.sharedIndexRebuilt ? " (rebuilt)" : " (unchanged)")") }

@@ -5,9 +5,10 @@ import TroveRepository
 import TroveStorage
 
 /// Copies the live chunks of mostly-dead packs into new packs, rewrites the live manifests that
-/// used them and switches their refs by compare-and-swap. The old packs stay marked in this run
-/// (a publish that started before the switch may still commit a manifest naming them) and are
-/// deleted by a later run once nothing live names them.
+/// used them and switches their refs by compare-and-swap. The packs it copied out of and the
+/// manifests it replaced stay marked (a publish that read the old manifests before the switch may
+/// still commit a manifest naming those packs); they are *superseded*, and `SupersededSweep`
+/// decides them after the sweep's lease drain and re-mark (docs/gc.md).
 struct Compactor {
     let repository: Repository
     let marks: MarkDatabase
@@ -36,9 +37,23 @@ struct Compactor {
         return out
     }
 
-    /// Runs compaction of `targets`; updates `report.compaction`. Returns the manifests replaced (old → new).
-    func run(_ targets: [Target], roots: Roots, report: inout GCReport) async throws -> [Digest: Digest] {
-        guard !targets.isEmpty else { return [:] }
+    /// What a compaction run replaced.
+    struct Outcome {
+        /// Old manifest → its rewrite (empty in a dry run).
+        var replaced: [Digest: Digest] = [:]
+        /// The packs compaction copied out of (dry run: would copy out of).
+        var supersededPacks: [Digest] = []
+        /// The manifests it replaced (dry run: would replace).
+        var supersededManifests: [Digest] { Array(replaced.keys) + wouldReplace }
+        var wouldReplace: [Digest] = []
+        /// When the last ref switch was done: readers that take no lease (serve) may read an old
+        /// manifest until `GCOptions.readerSettle` after it.
+        var switchedAt: ContinuousClock.Instant?
+    }
+
+    /// Runs compaction of `targets`; updates `report.compaction`.
+    func run(_ targets: [Target], roots: Roots, report: inout GCReport) async throws -> Outcome {
+        guard !targets.isEmpty else { return Outcome() }
         var c = report.compaction
         defer { report.compaction = c }
         if options.dryRun {
@@ -47,8 +62,9 @@ struct Compactor {
                 c.chunksCopied += t.liveChunks; c.bytesCopied += t.liveBytes
                 c.deadChunks += t.info.chunks - t.liveChunks; c.deadBytes += t.info.payload - t.liveBytes
             }
-            c.manifestsRewritten = try marks.manifests(usingPacks: targets.map(\.id)).count
-            return [:]
+            let rewritten = try marks.manifests(usingPacks: targets.map(\.id))
+            c.manifestsRewritten = rewritten.count
+            return Outcome(supersededPacks: targets.map(\.digest), wouldReplace: rewritten)
         }
 
         // 1. Copy live chunks (each verified against its digest) into new packs.
@@ -110,7 +126,7 @@ struct Compactor {
             c.deadChunks += t.info.chunks - t.liveChunks; c.deadBytes += t.info.payload - t.liveBytes
         }
         try await flush()
-        guard !done.isEmpty else { return [:] }
+        guard !done.isEmpty else { return Outcome() }
 
         // 2. Rewrite every marked manifest that names a compacted pack; mark the new ones.
         var replaced: [Digest: Digest] = [:]
@@ -151,6 +167,6 @@ struct Compactor {
             }
             if written != nil { c.refsSwitched += 1 }
         }
-        return replaced
+        return Outcome(replaced: replaced, supersededPacks: done.map(\.digest), switchedAt: .now)
     }
 }

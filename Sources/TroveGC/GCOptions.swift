@@ -20,6 +20,11 @@ public struct GCOptions: Sendable {
     /// How long the sweep waits for publishes in progress to finish before it defers to the next run.
     public var leaseWait: Duration = .seconds(300)
     public var leasePoll: Duration = .seconds(1)
+    /// How long after compaction switched refs the packs and manifests it replaced may still be read
+    /// by readers that take no publish lease: `trove serve` trusts a ref for `serve.ref_ttl` (5 s by
+    /// default), so keep this above it. Those objects are deleted in the same run once this much time
+    /// has passed since the switch (gc waits out the rest before it announces its sweep).
+    public var readerSettle: Duration = .seconds(10)
     /// Expiry of the gc lock (renewed every quarter of it while gc runs).
     public var lockTTL: Duration = .seconds(120)
     /// Packs named by a publish journal younger than this are kept (publish trusts journals for 12 h).
@@ -82,9 +87,13 @@ public struct GCReport: Codable, Sendable {
         public var packs = 0, packBytes = 0
         public var chunksCopied = 0, bytesCopied = 0
         public var newPacks = 0, newPackBytes = 0
-        /// Dead chunks and bytes left behind in the compacted packs (reclaimed when a later run deletes them).
+        /// Dead chunks and bytes left behind in the compacted packs (reclaimed when the packs are deleted,
+        /// normally by the same run: they count in `packs.deleted` and `chunksReclaimed` then).
         public var deadChunks = 0, deadBytes = 0
         public var manifestsRewritten = 0, refsSwitched = 0
+        /// The replaced packs and manifests this run deleted (dry run: would delete); included in
+        /// `packs.deleted` and `manifests.deleted`.
+        public var oldPacksDeleted = 0, oldManifestsDeleted = 0
         public var skipped: [String] = []
     }
 

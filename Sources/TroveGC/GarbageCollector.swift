@@ -12,7 +12,8 @@ import TroveStorage
 /// reachable from refs into an on-disk set; 4. list packs, manifests and dictionaries: unmarked and
 /// older than the grace period are candidates; 5. compact mostly-dead packs; 6. refresh the shared
 /// index; 7. announce `sweeping` in the lock, wait until no publish lease is live, re-read the refs
-/// and mark what was committed meanwhile, and delete the candidates that are still unmarked.
+/// and mark what was committed meanwhile, and delete the candidates that are still unmarked, then
+/// the packs and manifests compaction replaced that nothing live still uses (`SupersededSweep`).
 public struct GarbageCollector: Sendable {
     public let repository: Repository
     public let options: GCOptions
@@ -118,10 +119,16 @@ public struct GarbageCollector: Sendable {
         try await lock?.renew()
         try await step(.listed)
 
-        // 4. Compaction of mostly-dead packs (their old copies are collected by a later run).
+        // 4. Compaction of mostly-dead packs. What it replaced is superseded: decided after the re-mark.
         let compactor = Compactor(repository: repository, marks: marks, cache: cache, options: options)
-        let replaced = try await compactor.run(Compactor.select(targets, options: options), roots: roots, report: &report)
-        if !replaced.isEmpty { roots = try await repository.readRoots() }
+        let compaction = try await compactor.run(Compactor.select(targets, options: options), roots: roots, report: &report)
+        if !compaction.replaced.isEmpty {
+            // The refs as switched; the shared index is built from them, so whatever they name is marked.
+            roots = try await repository.readRoots()
+            for d in roots.all { try await mark(d, marks: marks, cache: cache, context: "a ref read after compaction") }
+            try marks.checkpoint()
+        }
+        let superseded = SupersededSweep(marks: marks, compaction: compaction)
         try await step(.compacted)
 
         // 5. The shared index, from the (possibly just rewritten) current builds: it names only marked objects.
@@ -134,27 +141,27 @@ public struct GarbageCollector: Sendable {
         }
         try await step(.indexed)
 
-        // Candidate packs: count their chunks for the report (cached trailer totals, or one ranged read).
-        var after = ""
-        while true {
-            let page = try marks.candidates(kind: .pack, after: after, limit: 1000)
-            guard let last = page.last else { break }
-            after = last.key
-            for c in page {
-                if let info = try? await PackTrailer.info(store, cache: cache, pack: c.digest, size: c.size) {
-                    if options.dryRun { report.chunksReclaimed += info.chunks }
-                }
-            }
+        let candidateChunks = try await candidatePackChunks(marks: marks, cache: cache)
+        if options.dryRun {
+            report.chunksReclaimed += candidateChunks
+            // Would-be live after compaction: the refs with the replaced manifests switched away (aliases
+            // that pin a manifest are not switched).
+            let pinned = Set(roots.aliasManifests.map(\.1))
+            let live = Set(roots.versions.flatMap(\.manifests)).subtracting(superseded.manifests).union(pinned)
+            SupersededSweep.count(try superseded.plan(live: live, journaled: journaled, cutoff: cutoff), as: .deleted, cache: cache, into: &report)
+            return
         }
-
-        if options.dryRun { return }
         let candidates = report.manifests.deleted + report.packs.deleted + report.dictionaries.deleted
         // `deleted` counted candidates while listing; from here on it counts actual deletions.
         let eligible = (report.manifests, report.packs, report.dictionaries)
         report.manifests.deleted = 0; report.manifests.deletedBytes = 0
         report.packs.deleted = 0; report.packs.deletedBytes = 0
         report.dictionaries.deleted = 0; report.dictionaries.deletedBytes = 0
-        guard candidates > 0, let lock else { return }
+        guard candidates > 0 || !superseded.isEmpty, let lock else { return }
+
+        // Readers that take no lease (serve, within serve.ref_ttl) may still read what compaction
+        // replaced: let them settle first, before the sweep holds publishes back.
+        if !superseded.isEmpty, let switched = compaction.switchedAt { try await waitForReaders(since: switched, lock: lock) }
 
         // 6. Sweep. Announce it, wait for publishes in progress, re-mark what they committed, delete.
         try await lock.renew(phase: .sweeping)
@@ -176,17 +183,63 @@ public struct GarbageCollector: Sendable {
             report.manifests.pending = eligible.0.deleted; report.manifests.pendingBytes = eligible.0.deletedBytes
             report.packs.pending = eligible.1.deleted; report.packs.pendingBytes = eligible.1.deletedBytes
             report.dictionaries.pending = eligible.2.deleted; report.dictionaries.pendingBytes = eligible.2.deletedBytes
+            let plan = try superseded.plan(live: Set(roots.all), journaled: journaled, cutoff: cutoff)
+            SupersededSweep.count(plan, as: .pending, cache: cache, into: &report)
             try await lock.renew(phase: .marking)
             return
         }
-        for d in try await repository.readRoots().all where try !marks.isMarked(manifest: d) {
+        // The refs now: every publish that could have read a replaced manifest has committed (or will
+        // wait for this sweep), so what they name is all that stays live.
+        let now = try await repository.readRoots()
+        let live = now.all
+        for d in live where try !marks.isMarked(manifest: d) {
             try await mark(d, marks: marks, cache: cache, context: "a ref switched during gc")
         }
         try marks.checkpoint()
+        let seenJournals = Set(roots.journals.map(\.key))
+        let journaledNow = journaled.union(try await journaledPacks(now.journals.filter { !seenJournals.contains($0.key) }))
         try await step(.remarked)
 
-        // Manifests first, so no unreachable manifest is ever left naming a deleted pack.
         var batchNumber = 0
+        try await deleteCandidates(marks: marks, lock: lock, cache: cache, report: &report, batchNumber: &batchNumber)
+        // Live: what the refs name now, and what they named after compaction (the shared index's source).
+        let plan = try superseded.plan(live: Set(live).union(roots.all), journaled: journaledNow, cutoff: cutoff)
+        try await SupersededSweep.delete(plan, store: store, lock: lock, batchSize: options.deleteBatch, cache: cache, report: &report) {
+            batchNumber += 1
+            try await step(.deleted(batchNumber))
+        }
+        try await lock.renew(phase: .marking)
+    }
+
+    /// The chunks of the candidate packs (cached trailer totals, or one ranged read each, cached for
+    /// the report after their deletion).
+    private func candidatePackChunks(marks: MarkDatabase, cache: GCCache) async throws -> Int {
+        var total = 0
+        var after = ""
+        while true {
+            let page = try marks.candidates(kind: .pack, after: after, limit: 1000)
+            guard let last = page.last else { break }
+            after = last.key
+            for c in page {
+                if let info = try? await PackTrailer.info(store, cache: cache, pack: c.digest, size: c.size) { total += info.chunks }
+            }
+        }
+        return total
+    }
+
+    /// Waits until `readerSettle` has passed since compaction switched refs, keeping the lock renewed.
+    private func waitForReaders(since switched: ContinuousClock.Instant, lock: GCLock) async throws {
+        let until = switched + options.readerSettle
+        while ContinuousClock.now < until {
+            try await Task.sleep(until: min(until, .now + options.lockTTL / 4), clock: .continuous)
+            try await lock.renew()
+        }
+    }
+
+    /// Deletes the candidates that are still unmarked: manifests first, so no unreachable manifest is
+    /// ever left naming a deleted pack, then packs, then dictionaries.
+    private func deleteCandidates(marks: MarkDatabase, lock: GCLock, cache: GCCache, report: inout GCReport,
+                                  batchNumber: inout Int) async throws {
         for kind in [MarkDatabase.Kind.manifest, .pack, .dictionary] {
             var after = ""
             while true {
@@ -225,7 +278,6 @@ public struct GarbageCollector: Sendable {
                 try await step(.deleted(batchNumber))
             }
         }
-        try await lock.renew(phase: .marking)
     }
 
     /// Marks one manifest from its cached summary (or reads it once and caches the summary).
@@ -270,11 +322,12 @@ public struct GarbageCollector: Sendable {
                 let marked: Bool
                 switch kind {
                 case .manifest: marked = try marks.isMarked(manifest: d)
-                case .pack:
-                    marked = try marks.isMarked(pack: d)
-                    if marked { try marks.recordPackSize(d, o.size) }
+                case .pack: marked = try marks.isMarked(pack: d)
                 case .dictionary: marked = try marks.isMarked(dictionary: d)
                 }
+                // Size and age of marked packs and manifests, for the trailer reads and for deciding
+                // what compaction supersedes (SupersededSweep) without another request.
+                if marked { try marks.recordListed(kind, d, size: o.size, modified: o.lastModified) }
                 if marked {
                     counts.live += 1; counts.liveBytes += o.size
                 } else if let t = o.lastModified, t <= cutoff, !keep.contains(d) {

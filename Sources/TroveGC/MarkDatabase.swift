@@ -8,6 +8,7 @@ final class MarkDatabase: @unchecked Sendable {
     let path: String
     let db: SQLiteDatabase
     private let insManifest, findManifest, insPack, findPack, insManifestPack, insLive, insDict, findDict: SQLiteStatement
+    private let listedPack, listedManifest, findListedPack, findListedManifest: SQLiteStatement
 
     init(directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -15,8 +16,8 @@ final class MarkDatabase: @unchecked Sendable {
         db = try SQLiteDatabase(path: path, mode: .readWriteCreate)
         try db.execute("""
             PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -32768; PRAGMA temp_store = FILE;
-            CREATE TABLE manifests(id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE);
-            CREATE TABLE packs(id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE, size INTEGER);
+            CREATE TABLE manifests(id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE, size INTEGER, modified INTEGER);
+            CREATE TABLE packs(id INTEGER PRIMARY KEY, digest BLOB NOT NULL UNIQUE, size INTEGER, modified INTEGER);
             CREATE TABLE manifest_packs(pack_id INTEGER NOT NULL, manifest_id INTEGER NOT NULL,
                                         PRIMARY KEY (pack_id, manifest_id)) WITHOUT ROWID;
             CREATE TABLE live(pack_id INTEGER NOT NULL, offset INTEGER NOT NULL, size INTEGER NOT NULL,
@@ -33,6 +34,10 @@ final class MarkDatabase: @unchecked Sendable {
         insLive = try db.prepare("INSERT OR IGNORE INTO live(pack_id, offset, size) VALUES (?,?,?)")
         insDict = try db.prepare("INSERT OR IGNORE INTO dicts(digest) VALUES (?)")
         findDict = try db.prepare("SELECT 1 FROM dicts WHERE digest = ?")
+        listedPack = try db.prepare("UPDATE packs SET size = ?, modified = ? WHERE digest = ?")
+        listedManifest = try db.prepare("UPDATE manifests SET size = ?, modified = ? WHERE digest = ?")
+        findListedPack = try db.prepare("SELECT id, size, modified FROM packs WHERE digest = ?")
+        findListedManifest = try db.prepare("SELECT id, size, modified FROM manifests WHERE digest = ?")
     }
 
     deinit { unlink(path) }
@@ -121,11 +126,43 @@ final class MarkDatabase: @unchecked Sendable {
         return out
     }
 
-    func recordPackSize(_ d: Digest, _ size: Int) throws {
-        let s = try db.prepare("UPDATE packs SET size = ? WHERE digest = ?")
+    // MARK: What the listing showed of marked objects
+
+    /// A marked pack or manifest as the listing showed it (size and modified nil when it did not).
+    struct Listed: Sendable {
+        var id: Int
+        var size: Int?
+        var modified: Date?
+    }
+
+    /// Records the size and last modification of a marked object (`kind` `.pack` or `.manifest`).
+    func recordListed(_ kind: Kind, _ d: Digest, size: Int, modified: Date?) throws {
+        let s: SQLiteStatement
+        switch kind {
+        case .pack: s = listedPack
+        case .manifest: s = listedManifest
+        case .dictionary: return
+        }
+        defer { s.reset() }
         s.bind(1, size)
-        s.bind(2, d)
+        s.bind(2, modified.map { Int(($0.timeIntervalSince1970 * 1000).rounded(.up)) })   // up: never older than it is
+        s.bind(3, d)
         try s.run()
+    }
+
+    /// A marked pack or manifest with what the listing recorded of it; nil when it is not marked.
+    func listed(_ kind: Kind, _ d: Digest) throws -> Listed? {
+        let s: SQLiteStatement
+        switch kind {
+        case .pack: s = findListedPack
+        case .manifest: s = findListedManifest
+        case .dictionary: return nil
+        }
+        defer { s.reset() }
+        s.bind(1, d)
+        guard try s.step() else { return nil }
+        return Listed(id: s.int(0), size: s.optionalInt(1),
+                      modified: s.optionalInt(2).map { Date(timeIntervalSince1970: Double($0) / 1000) })
     }
 
     /// Every marked pack with its listed size (nil when the listing did not show it) and live totals.

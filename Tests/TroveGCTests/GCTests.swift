@@ -59,16 +59,17 @@ import TroveStorage
         let bNow = try #require(try await repo.ref("p", "b")).ref.current.manifest
         #expect(try await exported(store, manifest: bNow) == Self.treeB)
         #expect(try await Verifier(repository: repo, deep: true).run().ok)
-        // The old packs are collected by the next run; then nothing dead is left.
+        // The packs it copied out of and the manifest it replaced go in the same run.
+        #expect(c.compaction.oldPacksDeleted == c.compaction.packs && c.packs.deleted == c.compaction.packs)
+        #expect(c.compaction.oldManifestsDeleted == c.compaction.manifestsRewritten && c.manifests.deleted == c.compaction.manifestsRewritten)
+        #expect(r.chunksReclaimed + c.chunksReclaimed - c.compaction.chunksCopied == onlyA.count)
+        #expect(c.deadChunksInLivePacks == r.deadChunksInLivePacks)
+        // Then nothing dead is left.
         let d = try await GarbageCollector(repository: repo, options: o).run()
-        #expect(d.packs.deleted == c.compaction.packs)
+        #expect(d.packs.deleted == 0 && d.manifests.deleted == 0 && d.compaction.packs == 0)
         #expect(d.deadChunksInLivePacks == 0)
-        #expect(d.manifests.deleted == c.compaction.manifestsRewritten)
-        #expect(r.chunksReclaimed + d.chunksReclaimed - c.compaction.chunksCopied == onlyA.count)
         #expect(try await exported(store, manifest: bNow) == Self.treeB)
         #expect(try await Verifier(repository: repo, deep: true).run().ok)
-        let e = try await GarbageCollector(repository: repo, options: o).run()
-        #expect(e.packs.deleted == 0 && e.manifests.deleted == 0 && e.compaction.packs == 0)
     }
 
     @Test func graceProtectsYoungObjects() async throws {
@@ -238,5 +239,61 @@ import TroveStorage
         try await lock.renew(phase: .marking)
         #expect(try await p.value.switched)
         await lock.release()
+    }
+}
+
+/// Issue 11: `trove delete` of one of three versions that share content, then one `gc --grace 0s`
+/// (compaction at its default 0.5): the store ends smaller, and a second run has nothing left to do.
+@Suite struct DeleteThenGCTests {
+    /// Every version has the same stylesheets and three pages of its own per stylesheet, each page a
+    /// little larger than its stylesheet (publish stores files largest first), so each of v1's packs
+    /// holds some shared content (still live) and mostly v1-only content (dead once v1 goes).
+    static func tree(_ v: UInt64) -> Tree {
+        var t: Tree = [:]
+        for i in 0..<8 {
+            let size = 9_000 - 1_000 * i
+            t["p\(i)/common.css"] = blob(500 + UInt64(i), size)
+            for j in 1...3 { t["p\(i)/page\(j).html"] = blob(1000 * v + 10 * UInt64(i) + UInt64(j), size + 100 * j) }
+        }
+        return t
+    }
+
+    @Test func oneRunAfterADeleteReclaimsAndASecondFindsNothing() async throws {
+        let store = MemoryBlobStore()
+        let repo = repository(store)
+        for v in 1...3 { try await publish(repo, "p", "v\(v)", Self.tree(UInt64(v))) }
+        try await VersionAdmin.delete(repo, project: "p", version: "v1")
+
+        var o = gcOptions(grace: .zero, compactBelow: 0.5)
+        o.dryRun = true
+        let dry = try await GarbageCollector(repository: repo, options: o).run()
+        o.dryRun = false
+        let before = try await storedBytes(store)
+        let first = try await GarbageCollector(repository: repo, options: o).run()
+        let after = try await storedBytes(store)
+        print("delete-then-gc: \(before.objects) objects, \(before.bytes) bytes -> \(after.objects) objects, \(after.bytes) bytes; "
+              + "deleted \(first.manifests.deleted) manifests + \(first.packs.deleted) packs (\(first.compaction.oldPacksDeleted) compacted), "
+              + "\(first.compaction.newPacks) new packs, \(first.compaction.manifestsRewritten) manifests rewritten")
+        #expect(first.compaction.packs > 0 && first.compaction.refsSwitched == 2)
+        #expect(first.compaction.oldPacksDeleted == first.compaction.packs)
+        #expect(first.compaction.oldManifestsDeleted == first.compaction.manifestsRewritten)
+        #expect(after.bytes < before.bytes, "store grew: \(before) -> \(after)")
+        #expect(first.reclaimedBytes > 0 && !first.sweepDeferred)
+        // The dry run predicted exactly this.
+        #expect(dry.manifests.deleted == first.manifests.deleted && dry.packs.deleted == first.packs.deleted)
+        #expect(dry.packs.deletedBytes == first.packs.deletedBytes && dry.chunksReclaimed == first.chunksReclaimed)
+        #expect(dry.compaction.oldPacksDeleted == first.compaction.oldPacksDeleted)
+
+        let second = try await GarbageCollector(repository: repo, options: o).run()
+        #expect(second.manifests.deleted == 0 && second.packs.deleted == 0 && second.dictionaries.deleted == 0)
+        #expect(second.compaction.packs == 0 && second.chunksReclaimed == 0)
+        #expect(try await storedBytes(store).bytes <= after.bytes)
+
+        for v in 2...3 {
+            let ref = try #require(try await repo.ref("p", "v\(v)"))
+            #expect(try await exported(store, manifest: ref.ref.current.manifest) == Self.tree(UInt64(v)))
+        }
+        #expect(try await Verifier(repository: repo).run().ok)
+        #expect(try await Verifier(repository: repo, deep: true).run().ok)
     }
 }

@@ -92,6 +92,7 @@ func gcOptions(grace: Duration = .zero, compactBelow: Double = 0, keep: Int = 10
     o.packSize = 24 << 10
     o.leaseWait = .seconds(10)
     o.leasePoll = .milliseconds(5)
+    o.readerSettle = .zero
     o.workDirectory = tempDir("gcwork")
     return o
 }
@@ -103,6 +104,15 @@ func snapshot(_ store: any BlobStore) async throws -> [String: String] {
         for o in try await store.listAll(prefix: prefix) { out[o.key.rawValue] = o.etag }
     }
     return out
+}
+
+/// Objects and bytes the store holds, everything included (refs, index, gc documents).
+func storedBytes(_ store: any BlobStore) async throws -> (objects: Int, bytes: Int) {
+    var n = 0, bytes = 0
+    for prefix in ["packs/", "manifests/", "dicts/", "refs/", "index/", "gc/"] {
+        for o in try await store.listAll(prefix: prefix) { n += 1; bytes += o.size }
+    }
+    return (n, bytes)
 }
 
 /// Distinct chunks (digest → stored size) a build uses.
