@@ -165,10 +165,10 @@ public final class Repository: Sendable {
         return d
     }
 
-    /// Stores a dictionary (idempotent: it is named by its digest).
+    /// Stores a dictionary: one PUT, no HEAD first (it is named by its digest, so writing it again is
+    /// harmless, and it is only stored when a project's first publish has just trained it).
     public func storeDictionary(_ d: ZstdDictionary) async throws {
-        let key = StoreLayout.dictionary(d.digest)
-        if try await store.head(key) == nil { try await store.put(key, d.bytes) }
+        try await store.put(StoreLayout.dictionary(d.digest), d.bytes)
         dictionaries.withLock { $0[d.digest] = d }
     }
 }

@@ -59,7 +59,9 @@ func publishOptions(threads: Int = 2) -> PublishOptions {
     o.threads = threads
     o.trainDictionary = false
     o.buildTime = Date(timeIntervalSince1970: 1_700_000_000)
-    o.lease.ttl = .seconds(30)
+    // The default TTL: a publish refuses to switch once its last renewal is TTL/2 old, and on a loaded
+    // 2-core machine running every suite at once a renewal can be held up for many seconds.
+    o.lease.ttl = .seconds(120)
     o.lease.renewEvery = .seconds(2)
     o.lease.pollEvery = .milliseconds(5)
     return o

@@ -50,7 +50,10 @@ import TroveHTTP
         defer { proxy.stop() }
         var config = CurlHTTPClient.Configuration()
         config.maxConnections = 3
-        config.lowSpeedTime = .seconds(2)
+        // Long enough that, on a loaded machine, a transfer cancelled while running is always aborted by
+        // its cancellation before its stall timeout; a cancelled transfer the engine wrongly starts still
+        // ends as `timedOut` (after this long), so the bug stays visible.
+        config.lowSpeedTime = .seconds(20)
         let client = try CurlHTTPClient(configuration: config)
         var outcomes: [String: Int] = [:]
         for wave in 0..<25 {

@@ -80,12 +80,10 @@ S=s3://bench
 trove() { "$TROVE" "$@"; }
 
 declare -A T R
-# Cold: a new version prefix per run for Trove (a fresh store each time), a new rclone prefix each time.
+# Cold: a new store prefix per run for Trove, an emptied destination for rclone (both untimed).
 n=0
 T[cold]=$(best "trove cold" 'fresh; n=$((n+1)); export TROVE_STORE="$S/cold$n?endpoint=$ENDPOINT"' trove publish --json docs v1 "$WORK/tree")
-m=0
-R[cold]=$(best "rclone cold" 'm=$((m+1)); DEST=s3:bench/rclone-cold$m' rclone sync --checksum --transfers 8 "$WORK/tree" s3:bench/rclone-main)
-rclone purge s3:bench/rclone-main >/dev/null 2>&1 || true
+R[cold]=$(best "rclone cold" 'rclone purge s3:bench/rclone-main >/dev/null 2>&1 || true' rclone sync --checksum --transfers 8 "$WORK/tree" s3:bench/rclone-main)
 # The steady state both tools work from: one published copy each.
 export TROVE_STORE="$S/main?endpoint=$ENDPOINT"
 fresh; trove publish --json docs v1 "$WORK/tree" > /dev/null
