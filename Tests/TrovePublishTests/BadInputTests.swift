@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TroveContent
 import TroveManifest
@@ -82,6 +83,43 @@ import TroveStorage
         var deep = ["d0": "."]
         for i in 1..<100_000 { deep["d\(i)"] = "d\(i - 1)" } // no recursion 100,000 deep
         #expect(ManifestPath.linksLeavingTree(deep).isEmpty)
+    }
+
+    enum Rewrite: String, CaseIterable, Sendable { case shorter, longer, sameSizeNewerTime }
+
+    /// A file truncated and rewritten while publish reads it (issue 12, item 7): after the first 1 MiB
+    /// is read, the file is rewritten in place (shorter: the read ends early and would store a prefix;
+    /// longer; or the same size with a new time, as tools that set times do). The file fails, named,
+    /// and nothing is switched; before, a prefix or a mix of two contents was stored with exit 0.
+    @Test(arguments: Rewrite.allCases) func fileChangedWhileReadFails(_ rewrite: Rewrite) async throws {
+        let fx = try Fixture()
+        let t = fx.dir("t")
+        try fx.write(t, "index.html", page(1, date: "x"))
+        try fx.write(t, "big.bin", pseudoRandom(3 << 20, seed: 1))
+        let path = t + "/big.bin"
+        let fired = Mutex(false)
+        var options = PublishOptions()
+        options.afterRead = { rel in
+            guard rel == "big.bin", fired.withLock({ let was = $0; $0 = true; return !was }) else { return }
+            let size = switch rewrite { case .shorter: 512 << 10; case .longer: 4 << 20; case .sameSizeNewerTime: 3 << 20 }
+            let bytes = pseudoRandom(size, seed: 2)
+            let fd = Glibc.open(path, O_WRONLY | O_TRUNC)
+            precondition(fd >= 0)
+            _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if rewrite == .sameSizeNewerTime {
+                var st = stat()
+                fstat(fd, &st)
+                var times = [st.st_atim, timespec(tv_sec: st.st_mtim.tv_sec + 3600, tv_nsec: 0)]
+                futimens(fd, &times)
+            }
+            close(fd)
+        }
+        let r = try await fx.publish("p", "v", t, options: options)
+        #expect(fired.withLock { $0 })
+        #expect(!r.switched)
+        #expect(r.errors.map(\.path) == ["big.bin"])
+        #expect(r.errors.first?.reason.contains("changed while it was read") == true)
+        #expect(try await fx.repository.ref("p", "v") == nil)
     }
 
     @Test func missingDirectoryIsAClearError() async throws {
