@@ -66,10 +66,20 @@ public enum ManifestPath {
     /// Whether a symlink at `link` to `target` leaves the tree when followed as a file system does:
     /// component by component, following the tree's own `links` (path → target) met on the way. A
     /// loop goes nowhere, so it does not leave; an absolute or empty target, or a step above the root,
-    /// does. Linear in the targets' lengths (links are resolved once each, through a trie of their
-    /// paths), so a hostile manifest cannot make it quadratic.
+    /// does, however many links it takes (more than a file system would follow is still refused: the
+    /// rule must not depend on a kernel's limit). Linear in the targets' lengths (links are resolved
+    /// once each, through a trie of their paths, without recursion), so a hostile manifest or build
+    /// tree cannot make it quadratic or exhaust the stack.
     public static func leavesTree(link: String, target: String, through links: [String: String]) -> Bool {
         LinkResolver(links).leaves(link, target)
+    }
+
+    /// The links of a tree (path → target) that leave it when followed (`leavesTree` for each, with
+    /// one resolver). Publish refuses these when it walks a build tree; readers refuse a manifest
+    /// holding one. The one rule for both.
+    public static func linksLeavingTree(_ links: [String: String]) -> Set<String> {
+        let resolver = LinkResolver(links)
+        return Set(links.filter { resolver.leaves($0.key, $0.value) }.keys)
     }
 }
 
@@ -80,8 +90,8 @@ final class LinkResolver {
         var target: String?
         var state: State = .unresolved
     }
-    enum State { case unresolved, resolving, inside([Node?]), outside }
-    enum Outcome { case inside([Node?]), outside, loop }
+    /// `nowhere`: the link's resolution needs its own (a loop), so it never ends.
+    enum State { case unresolved, resolving, inside([Node?]), outside, nowhere }
     let root = Node()
 
     init(_ links: [String: String]) {
@@ -106,52 +116,81 @@ final class LinkResolver {
     }
 
     func leaves(_ link: String, _ target: String) -> Bool {
-        if case .outside = walk(parents(link), target) { return true }
+        if case .outside = resolve(parents(link), target) { return true }
         return false
     }
 
-    /// Follows `target` from the directory `base` (a stack of trie nodes, nil where a component is not
-    /// on any link's path).
-    func walk(_ base: [Node?], _ target: String) -> Outcome {
+    static func acceptable(_ target: String) -> Bool {
         let bytes = target.utf8
-        guard !bytes.isEmpty, bytes.first != UInt8(ascii: "/"), !bytes.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return .outside }
-        var stack = base
-        for seg in target.split(separator: "/") {
-            if seg == "." { continue }
-            if seg == ".." {
-                guard !stack.isEmpty else { return .outside }
-                stack.removeLast()
-                continue
+        return !bytes.isEmpty && bytes.first != UInt8(ascii: "/") && !bytes.contains(where: { $0 < 0x20 || $0 == 0x7F })
+    }
+
+    /// One target being followed: the link it belongs to (nil for the one asked about), the directory
+    /// reached so far (a stack of trie nodes, nil where a component is not on any link's path), and
+    /// the segments left.
+    struct Frame {
+        var node: Node?
+        var stack: [Node?]
+        var segments: [Substring]
+        var next = 0
+    }
+
+    /// Follows `target` from the directory `base`. Links met on the way are resolved on an explicit
+    /// stack of frames, not by recursion, and remembered in their nodes (each where it leads, or that
+    /// it leaves or loops), which are the same wherever they are met from.
+    func resolve(_ base: [Node?], _ target: String) -> State {
+        guard LinkResolver.acceptable(target) else { return .outside }
+        var frames = [Frame(node: nil, stack: base, segments: target.split(separator: "/"))]
+        var finished: State? = nil // the outcome of the frame just popped, for the one under it
+        while var f = frames.popLast() {
+            if let outcome = finished {
+                finished = nil
+                guard case .inside(let resolved) = outcome else {
+                    f.node?.state = outcome // leaving or looping through a link is this link's fate too
+                    finished = outcome
+                    continue
+                }
+                f.stack = resolved
             }
-            let parent: Node? = stack.isEmpty ? root : stack[stack.count - 1]
-            guard let node = parent?.children[seg], let next = node.target else {
-                stack.append(parent?.children[seg])
-                continue
-            }
-            switch node.state {
-            case .inside(let resolved):
-                stack = resolved
-                continue
-            case .outside:
-                return .outside
-            case .resolving:
-                return .loop
-            case .unresolved:
-                node.state = .resolving
-                switch walk(stack, next) {
-                case .inside(let resolved):
-                    node.state = .inside(resolved)
-                    stack = resolved
-                case .outside:
-                    node.state = .outside
-                    return .outside
-                case .loop:
-                    node.state = .unresolved
-                    return .loop
+            var outcome: State? = nil
+            var child: Frame? = nil
+            while outcome == nil, child == nil, f.next < f.segments.count {
+                let seg = f.segments[f.next]
+                f.next += 1
+                if seg == "." { continue }
+                if seg == ".." {
+                    if f.stack.isEmpty { outcome = .outside } else { f.stack.removeLast() }
+                    continue
+                }
+                let parent: Node? = f.stack.isEmpty ? root : f.stack[f.stack.count - 1]
+                guard let node = parent?.children[seg], let next = node.target else {
+                    f.stack.append(parent?.children[seg])
+                    continue
+                }
+                switch node.state {
+                case .inside(let resolved): f.stack = resolved
+                case .outside: outcome = .outside
+                case .nowhere, .resolving: outcome = .nowhere
+                case .unresolved:
+                    if LinkResolver.acceptable(next) {
+                        node.state = .resolving
+                        child = Frame(node: node, stack: f.stack, segments: next.split(separator: "/"))
+                    } else {
+                        node.state = .outside
+                        outcome = .outside
+                    }
                 }
             }
+            if let child {
+                frames.append(f)
+                frames.append(child)
+                continue
+            }
+            let result = outcome ?? .inside(f.stack)
+            f.node?.state = result
+            finished = result
         }
-        return .inside(stack)
+        return finished ?? .outside
     }
 }
 
@@ -203,8 +242,7 @@ extension Manifest {
             }
             if e.kind == .symlink, let t = e.linkTarget { links[e.path] = t }
         }
-        let resolver = LinkResolver(links)
-        for (link, target) in links where resolver.leaves(link, target) {
+        if let link = ManifestPath.linksLeavingTree(links).min(), let target = links[link] {
             throw ManifestError.malformed("manifest \(digest.hex): symlink \(link.debugDescription) -> \(target.debugDescription) leads out of the tree through other links")
         }
         for e in entries {

@@ -133,6 +133,8 @@ final class PublishWorkers: @unchecked Sendable {
     let blockSize: Int
     /// Cut zip archives (by content) at member boundaries; see `ZipBoundaries`.
     let zipAware: Bool
+    /// `PublishOptions.afterRead`.
+    let afterRead: (@Sendable (String) -> Void)?
 
     /// The order files are handed out in: largest first (ties in path order), so no big file starts
     /// last while the other threads run out of work. Outcomes stay in `files` order.
@@ -145,7 +147,8 @@ final class PublishWorkers: @unchecked Sendable {
 
     init(root: String, files: [WalkEntry], index: ChunkIndex, chunker: FastCDC, dictionary: PendingDictionary,
          train: (@Sendable () throws -> ZstdDictionary?)? = nil, deferLimit: Int = 32 << 20,
-         uploader: PackUploader, progress: PublishProgress, blockSize: Int = 1 << 20, zipAware: Bool = true) {
+         uploader: PackUploader, progress: PublishProgress, blockSize: Int = 1 << 20, zipAware: Bool = true,
+         afterRead: (@Sendable (String) -> Void)? = nil) {
         self.root = root
         self.files = files
         self.index = index
@@ -157,6 +160,7 @@ final class PublishWorkers: @unchecked Sendable {
         self.progress = progress
         self.blockSize = max(blockSize, chunker.parameters.maxSize * 2)
         self.zipAware = zipAware
+        self.afterRead = afterRead
         // While a dictionary is trained, files that need none go first.
         let training = dictionary.ifResolved == nil
         let needsDictionary = files.map { training && !PublishWorkers.precompressed($0.path) }
@@ -276,9 +280,14 @@ final class PublishWorkers: @unchecked Sendable {
 
     private func process(_ f: WalkEntry, buffer: UnsafeMutableRawBufferPointer, compressed: UnsafeMutableRawBufferPointer,
                          compressor: borrowing ZstdCompressor, state: inout ThreadState) -> FileOutcome {
-        let fd = open(root + "/" + f.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        // O_NONBLOCK: a file replaced by a FIFO since the walk must not block the worker in open.
+        let fd = open(root + "/" + f.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return .failed(PathError(path: f.path, reason: "cannot open: \(String(cString: strerror(errno)))")) }
         defer { close(fd) }
+        // What the file is when reading starts; compared with what it is once read (`changed`).
+        var before = stat()
+        guard fstat(fd, &before) == 0 else { return .failed(PathError(path: f.path, reason: "cannot stat: \(String(cString: strerror(errno)))")) }
+        guard (before.st_mode & S_IFMT) == S_IFREG else { return .failed(PathError(path: f.path, reason: "is no longer a regular file")) }
         let compress = !PublishWorkers.precompressed(f.path)
         var probe = CompressionProbe()
         var chunks: [(Digest, Int)] = []
@@ -303,6 +312,7 @@ final class PublishWorkers: @unchecked Sendable {
                 end += n
                 progress.bytesDone.add(n, ordering: .relaxed)
                 if n < want { eof = true }
+                afterRead?(f.path)
             }
             if start == end { break }
             if zipAware && total == 0 && forced == nil && ZipBoundaries.looksLikeZip(UnsafeRawBufferPointer(start: base, count: end)) {
@@ -330,7 +340,30 @@ final class PublishWorkers: @unchecked Sendable {
                 if reused { state.stats.containerReusedBytes += cut }
             }
         }
+        if let why = PublishWorkers.changed(fd: fd, before: before, read: total) {
+            return .failed(PathError(path: f.path, reason: "changed while it was read (\(why)); not published, publish again once the build is done"))
+        }
         return .stored(digest: Digest.file(chunks: chunks.lazy.map(\.0)), size: total, chunks: chunks)
+    }
+
+    /// Why the open file `fd` is not what it was when reading started (`before`) or is not what was
+    /// read (`read` bytes to EOF), or nil when size, modification and status-change times all agree.
+    /// Catches a file truncated and rewritten while it was read (the read ends early, or the size or
+    /// the times moved); a same-size rewrite inside one tick of the kernel's file-time clock stays
+    /// invisible to `stat`.
+    static func changed(fd: Int32, before: stat, read: Int) -> String? {
+        var after = stat()
+        guard fstat(fd, &after) == 0 else { return "cannot stat it again: \(String(cString: strerror(errno)))" }
+        if Int(before.st_size) != read || Int(after.st_size) != read {
+            return "\(before.st_size) bytes when opened, \(read) read, \(after.st_size) now"
+        }
+        if before.st_mtim.tv_sec != after.st_mtim.tv_sec || before.st_mtim.tv_nsec != after.st_mtim.tv_nsec {
+            return "modified"
+        }
+        if before.st_ctim.tv_sec != after.st_ctim.tv_sec || before.st_ctim.tv_nsec != after.st_ctim.tv_nsec {
+            return "status changed"
+        }
+        return nil
     }
 
     /// Stores a chunk unless the index or this run already has it; returns whether it was reused.

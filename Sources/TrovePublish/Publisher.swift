@@ -26,6 +26,9 @@ public struct PublishOptions: Sendable {
     public var zipAware = true
     /// Renewal and expiry of the publish lease gc waits for.
     public var lease = PublishLeaseTiming.default
+    /// Test hook: called on the worker thread after each read from a file (its path), before the bytes
+    /// are chunked; a test changes the file there to make it change while it is read.
+    public var afterRead: (@Sendable (_ path: String) -> Void)? = nil
 
     public init() {}
 }
@@ -127,7 +130,8 @@ public struct Publisher: Sendable {
         let uploader = PackUploader(store: repository.store, targetSize: options.packSize, maxInFlight: options.uploads, journal: journal,
                                     expectedChunks: files.count + 2 * progress.bytesTotal.load(ordering: .relaxed) / options.chunker.avgSize)
         let workers = PublishWorkers(root: root, files: files, index: index, chunker: FastCDC(options.chunker),
-                                     dictionary: pending, train: train, uploader: uploader, progress: progress, zipAware: options.zipAware)
+                                     dictionary: pending, train: train, uploader: uploader, progress: progress, zipAware: options.zipAware,
+                                     afterRead: options.afterRead)
         let outcomes: [FileOutcome], stats: WorkerStats
         do {
             (outcomes, stats) = try await workers.run(threads: options.threads)

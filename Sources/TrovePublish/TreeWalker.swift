@@ -1,4 +1,5 @@
 import Foundation
+import TroveManifest
 import TroveStorage
 #if canImport(Glibc)
 import Glibc
@@ -28,9 +29,11 @@ public struct PathError: Error, Sendable, Codable, CustomStringConvertible {
 
 /// Walks a build tree in a deterministic order (byte-wise sorted paths) without following symlinks.
 ///
-/// Symlinks are stored as links when their target stays inside the tree; links that escape it
-/// (absolute, or climbing out with `..`), sockets, FIFOs and devices, and unreadable directories
-/// are reported as `PathError`s naming the path.
+/// Symlinks are stored as links when their target stays inside the tree, resolved against the tree
+/// itself as a file system would (component by component, following the tree's other links,
+/// `ManifestPath.linksLeavingTree`: the rule readers apply to a published version); links that leave
+/// it (absolute, climbing out with `..`, or walking out through other links), sockets, FIFOs and
+/// devices, and unreadable directories are reported as `PathError`s naming the path.
 public enum TreeWalker {
     /// Throws a clear error unless `root` is a directory.
     public static func checkRoot(_ root: String) throws {
@@ -46,6 +49,7 @@ public enum TreeWalker {
         var entries: [WalkEntry] = []
         var errors: [PathError] = []
         walkDir(root: root, rel: "", entries: &entries, errors: &errors)
+        refuseLinksLeavingTree(&entries, &errors)
         return (entries, errors)
     }
 
@@ -80,7 +84,33 @@ public enum TreeWalker {
                 segments[i].errors += errors
             }
         }
-        return (segments.flatMap(\.entries), segments.flatMap(\.errors))
+        var entries = segments.flatMap(\.entries), errors = segments.flatMap(\.errors)
+        refuseLinksLeavingTree(&entries, &errors)
+        return (entries, errors)
+    }
+
+    /// Moves the symlinks that leave the tree, resolved against the whole tree (links may lead through
+    /// other top-level folders' links), from `entries` to `errors`, in walk order after the others.
+    static func refuseLinksLeavingTree(_ entries: inout [WalkEntry], _ errors: inout [PathError]) {
+        var links: [String: String] = [:]
+        for e in entries where e.kind == .symlink { links[e.path] = e.linkTarget ?? "" }
+        guard !links.isEmpty else { return }
+        let leaving = ManifestPath.linksLeavingTree(links)
+        guard !leaving.isEmpty else { return }
+        for e in entries where e.kind == .symlink && leaving.contains(e.path) {
+            let target = e.linkTarget ?? ""
+            errors.append(PathError(path: e.path, reason: "symlink to \(target) \(why(link: e.path, target: target))"))
+        }
+        entries.removeAll { $0.kind == .symlink && leaving.contains($0.path) }
+    }
+
+    /// Why a link found leaving the tree does: the first rule it breaks.
+    static func why(link: String, target: String) -> String {
+        if target.isEmpty { return "is empty" }
+        if target.hasPrefix("/") { return "is absolute and points outside the build tree" }
+        if target.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return "contains control characters" }
+        if ManifestPath.resolve(link: link, target: target) == nil { return "escapes the build tree" }
+        return "escapes the build tree through the symlinks it passes"
     }
 
     /// One entry of the root (or an error) and, for a directory, everything under it.
@@ -148,11 +178,8 @@ public enum TreeWalker {
                 return false
             }
             let target = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if let why = escapes(link: relPath, target: target) {
-                errors.append(PathError(path: relPath, reason: "symlink to \(target) \(why)"))
-            } else {
-                entries.append(WalkEntry(path: relPath, kind: .symlink, size: target.utf8.count, mode: 0o777, linkTarget: target))
-            }
+            // Whether it stays inside is decided once the whole tree is read (`refuseLinksLeavingTree`).
+            entries.append(WalkEntry(path: relPath, kind: .symlink, size: target.utf8.count, mode: 0o777, linkTarget: target))
         case S_IFSOCK:
             errors.append(PathError(path: relPath, reason: "is a socket, not a file"))
         case S_IFIFO:
@@ -163,22 +190,5 @@ public enum TreeWalker {
             errors.append(PathError(path: relPath, reason: "is not a regular file, directory or symlink"))
         }
         return false
-    }
-
-    /// Why a symlink's target leaves the tree, or nil when it stays inside (checked lexically).
-    static func escapes(link: String, target: String) -> String? {
-        if target.isEmpty { return "is empty" }
-        if target.hasPrefix("/") { return "is absolute and points outside the build tree" }
-        var parts = link.split(separator: "/").dropLast().map(String.init)
-        for p in target.split(separator: "/", omittingEmptySubsequences: true) {
-            if p == "." { continue }
-            if p == ".." {
-                if parts.isEmpty { return "escapes the build tree" }
-                parts.removeLast()
-            } else {
-                parts.append(String(p))
-            }
-        }
-        return nil
     }
 }

@@ -1,6 +1,8 @@
 import Foundation
+import Synchronization
 import Testing
 import TroveContent
+import TroveManifest
 import TroveRepository
 import TroveStorage
 @testable import TrovePublish
@@ -39,6 +41,85 @@ import TroveStorage
         // The previous version is untouched and still exports byte-identical.
         #expect(try await fx.repository.ref("p", "v")?.ref.current.manifest.hex == v1.manifest)
         #expect(try fx.identical(good, try await fx.export("p", "v")))
+    }
+
+    /// A link that is lexically inside but leaves the tree on disk through another link (issue 12,
+    /// item 3): `a/b -> ..` makes `a/b/a/b/…` climb nothing, so ten `..` then leave the root. Refused,
+    /// named; links that stay inside (through other links, or looping) still publish.
+    @Test func linksLeavingThroughOtherLinksAreRefused() async throws {
+        let fx = try Fixture()
+        let t = fx.dir("t")
+        try fx.write(t, "a/index.html", "a")
+        try fx.write(t, "html/page.html", "p")
+        symlink("..", t + "/a/b")
+        symlink("a/b/a/b/a/b/a/b/a/b/../../../../../../../../../../etc/passwd", t + "/s")
+        symlink("a/b/a/b/a/b/../../../../../..", t + "/up") // lexically inside too, out on disk
+        symlink("a/b/a/b/html/page.html", t + "/inside") // through the link, still inside
+        symlink("loop2", t + "/loop1")
+        symlink("loop1", t + "/loop2") // goes nowhere (ELOOP): not an escape
+        // A chain of 60 links, each through the previous: resolved without recursion, and inside.
+        symlink("html", t + "/c0")
+        for i in 1..<60 { symlink("c\(i - 1)", t + "/c\(i)") }
+        for walked in [try TreeWalker.walk(root: t), try await TreeWalker.walkConcurrently(root: t)] {
+            let refused = Dictionary(uniqueKeysWithValues: walked.errors.map { ($0.path, $0.reason) })
+            #expect(Set(refused.keys) == ["s", "up"])
+            #expect(refused["s"]?.contains("escapes the build tree") == true)
+            #expect(Set(walked.entries.filter { $0.kind == .symlink }.map(\.path)).isSuperset(of: ["a/b", "inside", "loop1", "loop2", "c0", "c59"]))
+        }
+        let r = try await fx.publish("p", "v", t)
+        #expect(!r.switched)
+        #expect(Set(r.errors.map(\.path)) == ["s", "up"])
+        #expect(try await fx.repository.ref("p", "v") == nil)
+    }
+
+    /// The shared rule on its own: memoised, without recursion (a chain of 100,000 links), loops go
+    /// nowhere, a chain that leaves at its end is refused at every link (in any order of checking).
+    @Test func linkResolutionRule() {
+        #expect(ManifestPath.linksLeavingTree(["a/b": "..", "s": "a/b/a/b/../../etc"]) == ["s"])
+        #expect(ManifestPath.linksLeavingTree(["x": "y", "y": "x", "z": "x/../.."]) == [])
+        var chain = ["c0": "../.."]
+        for i in 1..<50 { chain["c\(i)"] = "c\(i - 1)" }
+        #expect(ManifestPath.linksLeavingTree(chain) == Set(chain.keys))
+        var deep = ["d0": "."]
+        for i in 1..<100_000 { deep["d\(i)"] = "d\(i - 1)" } // no recursion 100,000 deep
+        #expect(ManifestPath.linksLeavingTree(deep).isEmpty)
+    }
+
+    enum Rewrite: String, CaseIterable, Sendable { case shorter, longer, sameSizeNewerTime }
+
+    /// A file truncated and rewritten while publish reads it (issue 12, item 7): after the first 1 MiB
+    /// is read, the file is rewritten in place (shorter: the read ends early and would store a prefix;
+    /// longer; or the same size with a new time, as tools that set times do). The file fails, named,
+    /// and nothing is switched; before, a prefix or a mix of two contents was stored with exit 0.
+    @Test(arguments: Rewrite.allCases) func fileChangedWhileReadFails(_ rewrite: Rewrite) async throws {
+        let fx = try Fixture()
+        let t = fx.dir("t")
+        try fx.write(t, "index.html", page(1, date: "x"))
+        try fx.write(t, "big.bin", pseudoRandom(3 << 20, seed: 1))
+        let path = t + "/big.bin"
+        let fired = Mutex(false)
+        var options = PublishOptions()
+        options.afterRead = { rel in
+            guard rel == "big.bin", fired.withLock({ let was = $0; $0 = true; return !was }) else { return }
+            let size = switch rewrite { case .shorter: 512 << 10; case .longer: 4 << 20; case .sameSizeNewerTime: 3 << 20 }
+            let bytes = pseudoRandom(size, seed: 2)
+            let fd = Glibc.open(path, O_WRONLY | O_TRUNC)
+            precondition(fd >= 0)
+            _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if rewrite == .sameSizeNewerTime {
+                var st = stat()
+                fstat(fd, &st)
+                var times = [st.st_atim, timespec(tv_sec: st.st_mtim.tv_sec + 3600, tv_nsec: 0)]
+                futimens(fd, &times)
+            }
+            close(fd)
+        }
+        let r = try await fx.publish("p", "v", t, options: options)
+        #expect(fired.withLock { $0 })
+        #expect(!r.switched)
+        #expect(r.errors.map(\.path) == ["big.bin"])
+        #expect(r.errors.first?.reason.contains("changed while it was read") == true)
+        #expect(try await fx.repository.ref("p", "v") == nil)
     }
 
     @Test func missingDirectoryIsAClearError() async throws {
