@@ -109,9 +109,9 @@ func snapshot(_ store: any BlobStore) async throws -> [String: String] {
 }
 
 /// Objects and bytes the store holds, everything included (refs, index, gc documents).
-func storedBytes(_ store: any BlobStore) async throws -> (objects: Int, bytes: Int) {
+func storedBytes(_ store: any BlobStore, prefixes: [String] = ["packs/", "manifests/", "dicts/", "refs/", "index/", "gc/"]) async throws -> (objects: Int, bytes: Int) {
     var n = 0, bytes = 0
-    for prefix in ["packs/", "manifests/", "dicts/", "refs/", "index/", "gc/"] {
+    for prefix in prefixes {
         for o in try await store.listAll(prefix: prefix) { n += 1; bytes += o.size }
     }
     return (n, bytes)
