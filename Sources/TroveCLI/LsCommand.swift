@@ -13,35 +13,58 @@ struct LsCommand: TroveSubcommand {
     @Argument(help: "Version.") var version: String?
     @Argument(help: "Directory inside the version (default: all files).") var path: String?
 
-    struct VersionRow: Codable { var version: String; var manifest: String; var published: String; var files: Int; var bytes: Int; var history: Int }
+    /// A version, or (with `malformed` set and nothing else) a ref that does not decode.
+    struct VersionRow: Codable {
+        var version: String; var manifest: String?; var published: String?; var files: Int?; var bytes: Int?; var history: Int?
+        var malformed: String?
+    }
     struct FileRow: Codable { var path: String; var kind: String; var size: Int; var contentType: String?; var digest: String?; var linkTarget: String? }
-    struct ProjectRow: Codable { var project: String; var versions: Int }
+    struct ProjectRow: Codable { var project: String; var versions: Int; var malformedRefs: Int? }
 
     func execute(_ ctx: StoreContext) async throws -> ExitStatus {
         let repo = ctx.repository
         guard let project else {
             var rows: [ProjectRow] = []
-            for p in try await repo.projects() { rows.append(ProjectRow(project: p, versions: try await repo.versions(of: p).count)) }
+            var malformed: [MalformedRef] = []
+            for p in try await repo.projects() {
+                let listing = try await repo.versionListing(of: p)
+                malformed += listing.malformed
+                rows.append(ProjectRow(project: p, versions: listing.versions.count,
+                                       malformedRefs: listing.malformed.isEmpty ? nil : listing.malformed.count))
+            }
             if global.json { try Output.json(rows) } else {
                 if rows.isEmpty { Output.line("(no projects in \(repo.store.displayName))") }
-                for r in rows { Output.line("\(r.project)\t\(r.versions) version\(r.versions == 1 ? "" : "s")") }
+                for r in rows {
+                    Output.line("\(r.project)\t\(r.versions) version\(r.versions == 1 ? "" : "s")"
+                                + (r.malformedRefs.map { ", \($0) malformed ref\($0 == 1 ? "" : "s")" } ?? ""))
+                }
             }
-            return .ok
+            for m in malformed { Output.error(m.description) }
+            return malformed.isEmpty ? .ok : .failure
         }
         guard let version else {
             var rows: [VersionRow] = []
-            for v in try await repo.versions(of: project) {
+            let listing = try await repo.versionListing(of: project)
+            for v in listing.versions {
                 let m = try await repo.manifest(v.current.manifest)
                 rows.append(VersionRow(version: v.version, manifest: v.current.manifest.hex, published: v.current.published,
                                        files: m.metadata.fileCount, bytes: m.metadata.logicalBytes, history: v.history.count))
             }
+            // A ref that does not decode is a row of its own, in version order, and the exit status says so.
+            for bad in listing.malformed { rows.append(VersionRow(version: bad.version, malformed: bad.description)) }
+            rows.sort { $0.version < $1.version }
             if rows.isEmpty { throw RepositoryError.noSuchVersion(project, "*") }
             if global.json { try Output.json(rows) } else {
                 for r in rows {
-                    Output.line("\(r.version)\t\(r.published)\t\(Output.count(r.files)) files\t\(Output.bytes(r.bytes))\t\(r.manifest.prefix(12))")
+                    if let bad = r.malformed {
+                        Output.line("\(Output.safe(r.version))\t\(Output.safe(bad))")
+                    } else {
+                        Output.line("\(r.version)\t\(r.published ?? "")\t\(Output.count(r.files ?? 0)) files\t\(Output.bytes(r.bytes ?? 0))\t\((r.manifest ?? "").prefix(12))")
+                    }
                 }
             }
-            return .ok
+            for bad in listing.malformed { Output.error(bad.description) }
+            return listing.malformed.isEmpty ? .ok : .failure
         }
         let m = try await repo.openVersion(project, version)
         let dir = (path ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "/"))

@@ -43,7 +43,10 @@ struct StatsCommand: TroveSubcommand {
         var seen = Set<Digest>()
         for p in try await repo.projects() {
             s.projects += 1
-            for v in try await repo.versions(of: p) {
+            let listing = try await repo.versionListing(of: p)
+            // A ref that does not decode counts nowhere; it is named on stderr (`verify` reports it too).
+            for bad in listing.malformed { Output.error("warning: skipped \(bad.description)") }
+            for v in listing.versions {
                 s.versions += 1
                 s.liveBuilds += 1
                 let m = try await repo.manifest(v.current.manifest)

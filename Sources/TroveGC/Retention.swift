@@ -50,6 +50,8 @@ struct Roots: Sendable {
     var aliasManifests: [(String, Digest)] = []
     /// Journals of unfinished publishes (listed with the refs: they live under `refs/<project>/`).
     var journals: [ObjectInfo] = []
+    /// Version refs that do not decode (only with `readRoots(tolerateMalformed: true)`).
+    var malformed: [MalformedRef] = []
     var all: [Digest] {
         var seen = Set<Digest>()
         return (versions.flatMap(\.manifests) + aliasManifests.map(\.1)).filter { seen.insert($0).inserted }
@@ -58,7 +60,9 @@ struct Roots: Sendable {
 
 extension Repository {
     /// Reads every version ref and alias under `refs/` (one listing, then the documents, 16 at a time).
-    func readRoots(parallelism: Int = 16) async throws -> Roots {
+    /// A ref that does not decode throws, so gc never sweeps while it cannot tell what a ref keeps live;
+    /// `tolerateMalformed` (for `verify`) lists it in `malformed` instead and reads on.
+    func readRoots(parallelism: Int = 16, tolerateMalformed: Bool = false) async throws -> Roots {
         var roots = Roots()
         var entries: [(RefEntry, ObjectInfo)] = []
         var token: String? = nil
@@ -73,7 +77,7 @@ extension Repository {
                 }
             }
         } while token != nil
-        enum Read: Sendable { case version(VersionRoot), alias(String, Digest), none }
+        enum Read: Sendable { case version(VersionRoot), alias(String, Digest), malformed(MalformedRef), none }
         let reads = try await withThrowingTaskGroup(of: (Int, Read).self) { group in
             var next = 0
             func add() {
@@ -84,7 +88,11 @@ extension Repository {
                 group.addTask {
                     switch entry {
                     case .version(let project, let version):
-                        guard let r = try await self.ref(project, version) else { return (i, .none) }
+                        let read: RefRead?
+                        do { read = try await self.ref(project, version) } catch RepositoryError.malformedRef(let key, let why) where tolerateMalformed {
+                            return (i, .malformed(MalformedRef(key: key, version: version, reason: why)))
+                        }
+                        guard let r = read else { return (i, .none) }
                         return (i, .version(VersionRoot(project: project, version: version, ref: r.ref, etag: r.etag)))
                     case .alias(let project, let alias):
                         // An alias names a version (kept live by its own ref); one that pins a manifest keeps that build.
@@ -109,6 +117,7 @@ extension Repository {
             switch r {
             case .version(let v): roots.versions.append(v)
             case .alias(let name, let d): roots.aliasManifests.append((name, d))
+            case .malformed(let m): roots.malformed.append(m)
             case .none: continue
             }
         }

@@ -68,8 +68,14 @@ public struct Verifier: Sendable {
         var deepDB: DeepChunks? = deep ? try DeepChunks(directory: work) : nil
 
         // Who uses each build, for messages.
-        let roots = try await repository.readRoots()
+        let roots = try await repository.readRoots(tolerateMalformed: true)
         report.versions = roots.versions.count
+        // A ref that does not decode is a problem of its own; the other versions are still verified.
+        for bad in roots.malformed {
+            let project = (try? ObjectKey(bad.key)).flatMap { StoreLayout.refEntry($0) }.flatMap { if case .version(let p, _) = $0 { p } else { nil } }
+            report.problems.append(Problem(kind: .corrupt, object: bad.key, detail: "malformed ref: \(bad.reason)",
+                                           usedBy: project.map { ["\($0)/\(bad.version)"] } ?? []))
+        }
         var users: [Digest: [String]] = [:]
         for v in roots.versions {
             users[v.ref.current.manifest, default: []].append("\(v.project)/\(v.version)")

@@ -135,6 +135,10 @@ final class PublishWorkers: @unchecked Sendable {
     let zipAware: Bool
     /// `PublishOptions.afterRead`.
     let afterRead: (@Sendable (String) -> Void)?
+    /// Test hook: what a worker does about the dictionary being trained (tests hold training back
+    /// until another worker has deferred a chunk or waits, instead of sleeping).
+    enum Event: Sendable { case deferredChunk, waitingForDictionary }
+    let events: (@Sendable (Event) -> Void)?
 
     /// The order files are handed out in: largest first (ties in path order), so no big file starts
     /// last while the other threads run out of work. Outcomes stay in `files` order.
@@ -148,7 +152,7 @@ final class PublishWorkers: @unchecked Sendable {
     init(root: String, files: [WalkEntry], index: ChunkIndex, chunker: FastCDC, dictionary: PendingDictionary,
          train: (@Sendable () throws -> ZstdDictionary?)? = nil, deferLimit: Int = 32 << 20,
          uploader: PackUploader, progress: PublishProgress, blockSize: Int = 1 << 20, zipAware: Bool = true,
-         afterRead: (@Sendable (String) -> Void)? = nil) {
+         afterRead: (@Sendable (String) -> Void)? = nil, events: (@Sendable (Event) -> Void)? = nil) {
         self.root = root
         self.files = files
         self.index = index
@@ -161,6 +165,7 @@ final class PublishWorkers: @unchecked Sendable {
         self.blockSize = max(blockSize, chunker.parameters.maxSize * 2)
         self.zipAware = zipAware
         self.afterRead = afterRead
+        self.events = events
         // While a dictionary is trained, files that need none go first.
         let training = dictionary.ifResolved == nil
         let needsDictionary = files.map { training && !PublishWorkers.precompressed($0.path) }
@@ -239,6 +244,7 @@ final class PublishWorkers: @unchecked Sendable {
             progress.filesDone.add(1, ordering: .relaxed)
         }
         if !local.ready {
+            events?(.waitingForDictionary)
             drain(&local, dictionary: dictionary.wait(), compressed: compressed, compressor: compressor)
         }
         // Files skipped after an upload failure still need an outcome.
@@ -390,9 +396,11 @@ final class PublishWorkers: @unchecked Sendable {
                 state.deferred.chunks.append((d, state.deferred.bytes.count, chunk.count, state.fileNumber))
                 state.deferred.bytes.append(contentsOf: chunk)
                 state.stats.deferredChunks += 1
+                events?(.deferredChunk)
                 return false
             }
             deferred.subtract(chunk.count, ordering: .relaxed)
+            events?(.waitingForDictionary)
             drain(&state, dictionary: dictionary.wait(), compressed: compressed, compressor: compressor)
         }
         let paid = compressAndAdd(d, chunk, dictionary: state.dictionary, compressed: compressed, compressor: compressor, stats: &state.stats)

@@ -94,15 +94,31 @@ public final class Repository: Sendable {
         return names.sorted()
     }
 
-    /// The versions of a project with their refs, sorted by name.
+    /// The versions of a project with their refs, sorted by name; throws on the first ref that does
+    /// not decode. Listings that should go on past one use `versionListing(of:)`.
     public func versions(of project: String) async throws -> [VersionRef] {
+        let listing = try await versionListing(of: project)
+        if let bad = listing.malformed.first { throw RepositoryError.malformedRef(bad.key, bad.reason) }
+        return listing.versions
+    }
+
+    /// The versions of a project with their refs, sorted by name, and apart from them the refs that do
+    /// not decode (a ref is input: anyone with a publisher's credentials can write one), each with its
+    /// key and why, so one bad ref is reported as such instead of hiding the project's other versions.
+    public func versionListing(of project: String) async throws -> VersionListing {
         let prefix = "refs/\(try Names.validate(project, what: "project"))/versions/"
-        var out: [VersionRef] = []
+        var out = VersionListing()
         for o in try await store.listAll(prefix: prefix) {
-            do { out.append(try VersionRef.decode(try await store.get(o.key), key: o.key.rawValue)) }
+            do { out.versions.append(try VersionRef.decode(try await store.get(o.key), key: o.key.rawValue)) }
             catch BlobStoreError.notFound { continue }
+            catch RepositoryError.malformedRef(let key, let why) {
+                var version = String(key.dropFirst(prefix.count))
+                if case .version(_, let v)? = StoreLayout.refEntry(o.key) { version = v }
+                out.malformed.append(MalformedRef(key: key, version: version, reason: why))
+            }
         }
-        return out.sorted { $0.version < $1.version }
+        out.versions.sort { $0.version < $1.version }
+        return out
     }
 
     // MARK: Manifests
@@ -200,6 +216,26 @@ public struct ProjectListing: Sendable {
     /// Journals of unfinished publishes, with the version each belongs to.
     public var journals: [(version: String, object: ObjectInfo)] = []
     public init() {}
+}
+
+/// A project's version refs as `Repository.versionListing(of:)` read them.
+public struct VersionListing: Sendable {
+    public var versions: [VersionRef] = []
+    public var malformed: [MalformedRef] = []
+    public init() {}
+}
+
+/// A ref that does not decode: its key, the version its key names, and why.
+public struct MalformedRef: Sendable, Codable, Equatable, CustomStringConvertible {
+    public var key: String
+    public var version: String
+    public var reason: String
+    public init(key: String, version: String, reason: String) {
+        self.key = key
+        self.version = version
+        self.reason = reason
+    }
+    public var description: String { "malformed ref \(key): \(reason)" }
 }
 
 public enum RepositoryError: Error, CustomStringConvertible {

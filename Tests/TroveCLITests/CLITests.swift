@@ -97,6 +97,41 @@ struct TroveCLI {
         #expect((stats["dedupRatio"] as? Double ?? 0) > 1.9)
     }
 
+    /// One malformed ref (issue 12, item 15) is reported as such, naming its key, while the project's
+    /// other versions are still listed, counted and verified: `ls PROJECT` shows a row for it and
+    /// exits 1, `ls` counts it, `stats` skips it with a warning, `verify` lists it as a problem (exit 1).
+    @Test func aMalformedRefIsListedNotFatal() throws {
+        let cli = try TroveCLI()
+        let t = try cli.tree("b")
+        #expect(try cli.run(["publish", "docs", "v1", t]).status == 0)
+        #expect(try cli.run(["publish", "docs", "v2", t]).status == 0)
+        let key = "refs/docs/versions/v2"
+        try Data("{ not json".utf8).write(to: URL(fileURLWithPath: cli.home.path + "/store/" + key))
+
+        let ls = try cli.run(["ls", "docs"])
+        #expect(ls.status == 1, "\(ls.stderr)")
+        let lines = ls.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 2 && lines[0].hasPrefix("v1\t") && lines[1].hasPrefix("v2\tmalformed ref \(key)"), "\(ls.stdout)")
+        #expect(ls.stderr.contains("malformed ref \(key)"))
+        let lsJSON = try cli.run(["ls", "docs", "--json"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(lsJSON.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.count == 2 && rows[0]["manifest"] is String && (rows[1]["malformed"] as? String)?.contains(key) == true)
+        let projects = try cli.run(["ls"])
+        #expect(projects.status == 1 && projects.stdout.contains("docs\t1 version, 1 malformed ref"), "\(projects.stdout)")
+
+        let stats = try cli.run(["stats", "--json"])
+        #expect(stats.status == 0)
+        #expect(try cli.json(stats.stdout)["versions"] as? Int == 1)
+        #expect(stats.stderr.contains("warning: skipped malformed ref \(key)"))
+
+        let verify = try cli.run(["verify", "--json"])
+        #expect(verify.status == 1)
+        let report = try cli.json(verify.stdout)
+        #expect(report["versions"] as? Int == 1)
+        let problems = report["problems"] as? [[String: Any]] ?? []
+        #expect(problems.count == 1 && problems.first?["object"] as? String == key, "\(problems)")
+    }
+
     @Test func exitCodesMeanSomething() throws {
         let cli = try TroveCLI()
         let t = try cli.tree("b")

@@ -228,11 +228,16 @@ import TroveStorage
 
     @Test func publishWaitsWhileAGCSweeps() async throws {
         let store = MemoryBlobStore()
-        let repo = repository(store)
+        // Every read of gc/lock by the publish, as an event: the second one proves it saw the sweep,
+        // withdrew its lease and came back to look again (no time-based guess that it has started).
+        let (lockReads, reads) = AsyncStream.makeStream(of: Void.self)
+        let repo = repository(HookedStore(store) { _, op in if op == "get \(StoreLayout.gcLock)" { reads.yield() } })
         let lock = try await GCLock.acquire(store, ttl: .seconds(60))
         try await lock.renew(phase: .sweeping)
         let p = Task { try await publish(repo, "p", "a", Self.treeA) }
-        try await Task.sleep(for: .milliseconds(200))
+        var seen = 0
+        for await _ in lockReads { seen += 1; if seen == 2 { break } }
+        #expect(seen == 2)
         // The publish has written nothing but (withdrawn) leases while the sweep is announced.
         #expect(try await store.listAll(prefix: "packs/").isEmpty)
         #expect(try await store.listAll(prefix: "manifests/").isEmpty)

@@ -28,12 +28,12 @@ import TroveStorage
 
     /// Runs the workers over `tree` on 2 threads into a fresh memory store.
     func runWorkers(_ tree: String, dictionary: PendingDictionary, train: (@Sendable () throws -> ZstdDictionary?)? = nil,
-                    deferLimit: Int = 32 << 20) async throws -> Run {
+                    deferLimit: Int = 32 << 20, events: (@Sendable (PublishWorkers.Event) -> Void)? = nil) async throws -> Run {
         let files = try TreeWalker.walk(root: tree).entries.filter { $0.kind == .file }
         let uploader = PackUploader(store: MemoryBlobStore(), targetSize: 256 << 10, maxInFlight: 2)
         let workers = PublishWorkers(root: tree, files: files, index: ChunkIndex(), chunker: FastCDC(.default),
                                      dictionary: dictionary, train: train, deferLimit: deferLimit,
-                                     uploader: uploader, progress: PublishProgress())
+                                     uploader: uploader, progress: PublishProgress(), events: events)
         let (outcomes, stats) = try await workers.run(threads: 2)
         return Run(stats: stats, locations: try await uploader.finish().locations, outcomes: outcomes)
     }
@@ -57,10 +57,12 @@ import TroveStorage
         let files = try TreeWalker.walk(root: t).entries.filter { $0.kind == .file }
         let pdf = try #require(files.firstIndex { $0.path == "pdf/doc.pdf" })
         let dict = try #require(try DictionaryTrainer.train(root: t, files: files, chunker: .default))
-        let slow: @Sendable () throws -> ZstdDictionary? = { Thread.sleep(forTimeInterval: 0.2); return dict }
+        let behind = WorkerGate()
+        let slow: @Sendable () throws -> ZstdDictionary? = { behind.wait(); return dict }
 
         for (label, run) in [("known dictionary", try await runWorkers(t, dictionary: PendingDictionary(resolved: dict))),
-                             ("deferred", try await runWorkers(t, dictionary: PendingDictionary(), train: slow))] {
+                             ("deferred", try await runWorkers(t, dictionary: PendingDictionary(), train: slow, events: behind.open))] {
+            if label == "deferred" { #expect(run.stats.deferredChunks > 0, "training finished before any chunk waited for it") }
             guard case .stored(_, _, let chunks) = run.outcomes[pdf] else { Issue.record("\(label): pdf not stored"); continue }
             var offset = 0, textRaw = 0, textCompressed = 0, randomCompressed = 0
             for (d, len) in chunks {
@@ -90,12 +92,13 @@ import TroveStorage
 
         for limit in [32 << 20, 0] {
             let trained = Atomic<Int>(0)
+            let behind = WorkerGate()
             let slow: @Sendable () throws -> ZstdDictionary? = {
-                Thread.sleep(forTimeInterval: 0.2) // the other worker gets well ahead
+                behind.wait() // until the other worker has deferred a chunk (or, with no room, waits)
                 trained.add(1, ordering: .relaxed)
                 return dict
             }
-            let deferred = try await runWorkers(tree, dictionary: PendingDictionary(), train: slow, deferLimit: limit)
+            let deferred = try await runWorkers(tree, dictionary: PendingDictionary(), train: slow, deferLimit: limit, events: behind.open)
             #expect(trained.load(ordering: .relaxed) == 1)
             #expect(limit == 0 ? deferred.stats.deferredChunks == 0 : deferred.stats.deferredChunks > 0)
             #expect(digests(deferred.outcomes) == digests(known.outcomes))
@@ -155,5 +158,18 @@ import TroveStorage
         #expect(try fx.identical(tree, try await fx.export("p", "v1")))
         let r2 = try await fx.publish("p", "v2", tree, options: o)
         #expect(!r2.dictionaryTrained && r2.dictionary == r.dictionary)
+    }
+}
+
+/// Holds a trainer (on its worker thread) until another worker reports that it deferred a chunk or
+/// waits for the dictionary: the overlap the tests exercise, as an event instead of a sleep.
+final class WorkerGate: Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    private let opened = Atomic<Bool>(false)
+
+    func wait() { semaphore.wait() }
+
+    @Sendable func open(_ event: PublishWorkers.Event) {
+        if opened.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged { semaphore.signal() }
     }
 }

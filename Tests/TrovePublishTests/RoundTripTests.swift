@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TroveContent
 import TroveManifest
@@ -135,8 +136,19 @@ import TroveGC
             try fx.write(a, "html/p\(i).html", page(i, date: "A"))
             try fx.write(b, "html/p\(i).html", page(i, date: "B"))
         }
-        async let ra = fx.publish("p", "v", a)
-        async let rb = fx.publish("p", "v", b)
+        // A barrier on the ref switch: the first two switches each wait until both publishes have got
+        // there, so both read the ref before either switched it (the overlap this test is about, made
+        // certain instead of hoped for); the loser's retry passes straight through.
+        let barrier = SwitchBarrier(parties: 2)
+        let store = PutHookStore(base: fx.metered) { key, write in
+            if case .version? = StoreLayout.refEntry(key) { await barrier.arrive() }
+            return try await write()
+        }
+        let racing = Repository(store: store, cacheDirectory: fx.root.appendingPathComponent("cache-race"))
+        var o = PublishOptions()
+        o.buildTime = Date(timeIntervalSince1970: 1_700_000_000)
+        async let ra = Publisher(repository: racing, options: o).publish(project: "p", version: "v", from: a)
+        async let rb = Publisher(repository: racing, options: o).publish(project: "p", version: "v", from: b)
         let (x, y) = try await (ra, rb)
         #expect(x.switched && y.switched)
         let ref = try #require(try await fx.repository.ref("p", "v"))
@@ -170,5 +182,29 @@ import TroveGC
         let gamma = try await fx.publish("gamma", "v1", trees[2])
         #expect(gamma.newBytes < theme.count / 4, "gamma stored \(gamma.newBytes) new bytes")
         #expect(try fx.identical(trees[2], try await fx.export("gamma", "v1")))
+    }
+}
+
+/// The first `parties` callers of `arrive()` wait until all of them have arrived; later callers pass.
+final class SwitchBarrier: Sendable {
+    private let state: Mutex<(arrived: Int, waiting: [CheckedContinuation<Void, Never>])>
+    private let parties: Int
+
+    init(parties: Int) {
+        self.parties = parties
+        state = Mutex((0, []))
+    }
+
+    func arrive() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let release: [CheckedContinuation<Void, Never>] = state.withLock { st in
+                st.arrived += 1
+                if st.arrived < parties { st.waiting.append(c); return [] }
+                let all = st.waiting + [c]
+                st.waiting = []
+                return all
+            }
+            for r in release { r.resume() }
+        }
     }
 }

@@ -274,6 +274,12 @@ final class RawSocket: @unchecked Sendable {
         return b.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) } == 0
     }
 
+    /// True when the server has closed the connection already (end of stream now, without waiting).
+    func closedYet() -> Bool {
+        var b: UInt8 = 0
+        return recv(fd, &b, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) == 0
+    }
+
     /// Bytes taken by the first `methods.count` responses (heads plus Content-Length bodies).
     static func consumed(_ bytes: [UInt8], methods: [String]) -> Int {
         var at = 0
