@@ -120,7 +120,8 @@ final class RefResolver: Sendable {
     private func fetchDefault(_ project: String) async throws -> Answer {
         if case .version = try await fetch(Key(project: project, name: "latest")) { return .defaultVersion("latest") }
         if let d = defaults[project], case .version = try await fetch(Key(project: project, name: d)) { return .defaultVersion(d) }
-        let versions = try await repository.versions(of: project)
+        // A malformed ref cannot be served (verify and ls name it); it must not hide the project's others.
+        let versions = try await repository.versionListing(of: project).versions
         guard let newest = versions.max(by: { ($0.current.published, $0.version) < ($1.current.published, $1.version) }) else {
             return .missing
         }

@@ -8,6 +8,19 @@ import TroveStorage
 
 /// Every behaviour of `trove serve`, seen by a real HTTP client (curl) against a running server.
 @Suite(.serialized) struct ServeHTTPTests {
+    /// One malformed ref (anyone with builder credentials can write one) must not stop the project's
+    /// root from redirecting to its newest readable version.
+    @Test func aMalformedRefDoesNotHideTheProjectsOtherVersions() async throws {
+        let h = Harness()
+        try await h.publish("demo", "v1", Site.files)
+        try await h.memory.put(try StoreLayout.versionRef("demo", "v9"), Array("{not a ref".utf8))
+        try await h.withServer { (c: Client, _: TroveServer) async throws in
+            let root = try await c.get("/demo/")
+            #expect(root.status == 302 && root["location"] == "/demo/v1/", "\(root.status) \(root["location"] ?? "-")")
+            #expect(try await c.get("/demo/v1/").status == 200)
+        }
+    }
+
     @Test func siteRootIndexAndRedirects() async throws {
         let h = Harness()
         try await h.publish("demo", "v1", Site.files)
