@@ -171,8 +171,9 @@ public final class PublishLease: Sendable {
 extension Repository {
     /// Runs `body` (a publish) under a publish lease: never while a gc is deleting blobs, and with the
     /// lease renewed in the background (docs/gc.md says why this makes publish safe against gc).
-    /// `reading` (what the publish reads before it writes) runs once the lease is written, at the same time as the read of `gc/lock` (which it may await, for the shared
-    /// index the lock names), instead of after it. What it read is used only if no sweep can have
+    /// `reading` (what the publish reads before it writes) runs once the lease is written, at the same
+    /// time as the read of `gc/lock` (which it may await, for the shared index the lock names), instead
+    /// of after it. What it read is used only if no sweep can have
     /// overlapped it: if a gc is sweeping, the lease is withdrawn and everything starts again once the
     /// sweep is over; if a sweep ended since shortly before the lease was written, `reading` runs again,
     /// after the lock read (docs/gc.md, "The protocol"). `reading` must only read.
