@@ -97,6 +97,9 @@ enum PublishSummary {
         if let other = r.replacedConcurrentPublish {
             Output.line("  note      a concurrent publish of \(name) (\(other.prefix(12))) landed while this one ran; this build replaced it (kept in history)")
         }
+        if !r.repairedPacks.isEmpty {
+            Output.line("  repaired  \(r.repairedPacks.count) pack(s) named by earlier builds were missing or damaged; their chunks were stored again")
+        }
         Output.line("  files     \(Output.count(r.files)) (\(Output.bytes(r.logicalBytes))), \(Output.count(r.directories)) directories, \(Output.count(r.symlinks)) symlinks")
         Output.line("  chunks    \(Output.count(r.chunks)): \(Output.count(r.newChunks)) new (\(Output.bytes(r.newBytes)) → \(Output.bytes(r.newStoredBytes)) stored), \(Output.count(r.reusedChunks)) reused (\(Output.bytes(r.reusedBytes)))")
         if r.containerFiles > 0 { Output.line("  zips      \(Output.count(r.containerFiles)) archives (\(Output.bytes(r.containerBytes))) cut at members: \(Output.bytes(r.containerReusedBytes)) reused") }

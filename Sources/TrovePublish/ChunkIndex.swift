@@ -38,4 +38,9 @@ public struct ChunkIndex: Sendable {
     public mutating func add(_ chunks: [(Digest, ChunkLocation)]) {
         for (d, loc) in chunks where locations[d] == nil { locations[d] = loc }
     }
+
+    /// Forgets every chunk located in `packs` (found missing or damaged: their chunks are stored again).
+    public mutating func remove(packs: Set<Digest>) {
+        locations = locations.filter { !packs.contains($0.value.pack) }
+    }
 }

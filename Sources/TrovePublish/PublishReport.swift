@@ -56,6 +56,8 @@ public struct PublishReport: Codable, Sendable {
     public var indexedChunks = 0
     /// Packs of unfinished earlier publishes of this version (from their journals) whose chunks were reused.
     public var resumedPacks = 0
+    /// Packs the dedup index named that were missing or too short; their chunks were stored again.
+    public var repairedPacks: [String] = []
 
     public var dictionary: String?
     public var dictionaryTrained = false

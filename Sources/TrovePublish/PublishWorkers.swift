@@ -20,6 +20,13 @@ public final class PublishProgress: Sendable {
     public let bytesDone = Atomic<Int>(0)
     public let newBytes = Atomic<Int>(0)
     public init() {}
+
+    /// Back to no file done (a second pass over the tree).
+    func restart() {
+        filesDone.store(0, ordering: .relaxed)
+        bytesDone.store(0, ordering: .relaxed)
+        newBytes.store(0, ordering: .relaxed)
+    }
 }
 
 /// Per-run counters, merged from the workers when they finish.
@@ -30,6 +37,20 @@ struct WorkerStats {
     var deferredChunks = 0
     /// New chunks stored raw without trying zstd (their file stopped compressing; `CompressionProbe`).
     var untriedChunks = 0
+    /// A second pass found the chunks of `earlier` (stored by the first pass) in the index: the first
+    /// use of each is new to the store, not reused.
+    mutating func countAsNew(_ earlier: [Digest: ChunkLocation], in outcomes: [FileOutcome]) {
+        guard !earlier.isEmpty else { return }
+        var seen = Set<Digest>()
+        for case .stored(_, _, let chunks) in outcomes {
+            for (d, size) in chunks {
+                guard let l = earlier[d], seen.insert(d).inserted else { continue }
+                reusedChunks -= 1; reusedBytes -= size
+                newChunks += 1; newBytes += size; newStoredBytes += l.storedSize
+            }
+        }
+    }
+
     mutating func merge(_ o: WorkerStats) {
         deferredChunks += o.deferredChunks
         untriedChunks += o.untriedChunks

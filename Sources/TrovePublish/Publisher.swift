@@ -125,20 +125,58 @@ public struct Publisher: Sendable {
         progress.filesTotal.store(files.count, ordering: .relaxed)
         progress.bytesTotal.store(files.reduce(0) { $0 + $1.size }, ordering: .relaxed)
         let journal = try PublishJournalWriter(store: repository.store, project: project, version: version, tool: options.toolVersion)
-        // Sized for a first publish (every chunk new; small files and zip members make chunks smaller than
-        // the average: build1's 80 MB cut into 13k, not 10k); unused capacity costs address space, not memory.
-        let uploader = PackUploader(store: repository.store, targetSize: options.packSize, maxInFlight: options.uploads, journal: journal,
+        // The packs this run reuses must still exist: the previous build's are probed while files are
+        // chunked, any others once chunking names them. Chunks of a missing or short pack are stored
+        // again by a second pass, which reuses what the first uploaded (republishing repairs a build).
+        let presence = PackPresence(store: repository.store)
+        presence.confirm(resumed.chunks.map(\.1.pack)) // their trailers were just read, at their ends
+        if let previous { presence.prefetch(try previous.referencedObjects().packs) }
+        var uploader: PackUploader
+        var outcomes: [FileOutcome], stats: WorkerStats
+        var pass = 1
+        var uploadedEarlier: [Digest: ChunkLocation] = [:]
+        while true {
+            // Sized for a first publish (every chunk new; small files and zip members make chunks smaller than
+            // the average: build1's 80 MB cut into 13k, not 10k); unused capacity costs address space, not memory.
+            uploader = PackUploader(store: repository.store, targetSize: options.packSize, maxInFlight: options.uploads, journal: journal,
                                     expectedChunks: files.count + 2 * progress.bytesTotal.load(ordering: .relaxed) / options.chunker.avgSize)
-        let workers = PublishWorkers(root: root, files: files, index: index, chunker: FastCDC(options.chunker),
-                                     dictionary: pending, train: train, uploader: uploader, progress: progress, zipAware: options.zipAware,
-                                     afterRead: options.afterRead)
-        let outcomes: [FileOutcome], stats: WorkerStats
-        do {
-            (outcomes, stats) = try await workers.run(threads: options.threads)
-        } catch {
-            _ = try? await uploader.finish()
-            await journal.flush()
-            throw error
+            let workers = PublishWorkers(root: root, files: files, index: index, chunker: FastCDC(options.chunker),
+                                         dictionary: pending, train: pass == 1 ? train : nil, uploader: uploader, progress: progress,
+                                         zipAware: options.zipAware, afterRead: options.afterRead)
+            let unusable: Set<Digest>
+            do {
+                (outcomes, stats) = try await workers.run(threads: options.threads)
+                unusable = try await presence.unusable(PackPresence.reused(by: outcomes, in: index))
+            } catch {
+                _ = try? await uploader.finish()
+                await journal.flush()
+                throw error
+            }
+            if unusable.isEmpty {
+                stats.countAsNew(uploadedEarlier, in: outcomes)
+                break
+            }
+            guard pass == 1 else {
+                await journal.flush()
+                throw RepositoryError.corrupt("packs went missing while this publish repaired them: \(unusable.map(\.short).sorted().joined(separator: ", "))")
+            }
+            logger.warning("packs the dedup index named are missing or damaged; storing their chunks again",
+                           metadata: ["packs": "\(unusable.map(\.short).sorted())"])
+            report.repairedPacks = unusable.map(\.hex).sorted()
+            let uploaded: [Digest: ChunkLocation]
+            do {
+                let done = try await uploader.finish()
+                (uploaded, report.packs, report.packBytes) = (done.locations, done.packs, done.packBytes)
+            } catch {
+                await journal.flush()
+                throw error
+            }
+            index.remove(packs: unusable)
+            index.add(uploaded.map { ($0.key, $0.value) })
+            uploadedEarlier = uploaded
+            presence.confirm(Set(uploaded.values.map(\.pack)))
+            progress.restart()
+            pass += 1
         }
         // Where every new chunk goes; the last packs may still be uploading while the manifest is built.
         let newLocations = uploader.seal()
@@ -146,8 +184,8 @@ public struct Publisher: Sendable {
         func uploadsDone() async throws {
             do {
                 let uploaded = try await uploader.finish()
-                report.packs = uploaded.packs
-                report.packBytes = uploaded.packBytes
+                report.packs += uploaded.packs
+                report.packBytes += uploaded.packBytes
             } catch {
                 await journal.flush()
                 throw error
@@ -231,7 +269,7 @@ public struct Publisher: Sendable {
         // 8. Write the manifest, store it, switch the ref. With a previous build the tree digest comes
         // first (an unchanged tree writes nothing); without one it is computed alongside the manifest.
         let treeDigest = previous == nil ? nil : TreeDigest.compute(tree.lazy.map(\.0))
-        if let previous, previous.metadata.treeDigest == treeDigest, carried.isEmpty {
+        if let previous, previous.metadata.treeDigest == treeDigest, carried.isEmpty, report.repairedPacks.isEmpty {
             try await uploadsDone()
             report.unchanged = true
             await journal.remove(alsoConsumed: resumed.journals)
