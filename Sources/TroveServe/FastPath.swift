@@ -267,11 +267,13 @@ struct TroveHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     let responder: HTTPChannelHandler.Responder
     let idleTimeout: Duration
     let fastPath: TroveServer?
+    let metrics: ServeMetrics
 
-    init(responder: @escaping HTTPChannelHandler.Responder, idleTimeout: Duration, fastPath: TroveServer?) {
+    init(responder: @escaping HTTPChannelHandler.Responder, idleTimeout: Duration, fastPath: TroveServer?, metrics: ServeMetrics) {
         self.responder = responder
         self.idleTimeout = idleTimeout
         self.fastPath = fastPath
+        self.metrics = metrics
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -288,7 +290,7 @@ struct TroveHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
                 withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
             if let fastPath { try ops.addHandler(RawFastPathHandler(server: fastPath, activity: activity), position: .first) }
             try ops.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-            try ops.addHandler(WriteStallHandler(timeout: .nanoseconds(max(1, idleTimeout.nanoseconds))))
+            try ops.addHandler(WriteStallHandler(timeout: .nanoseconds(max(1, idleTimeout.nanoseconds)), onStall: { [metrics] in metrics.writeStalls.increment() }))
             try ops.addHandler(ConnectionStateHandler(idleTimeout: idleTimeout, activity: activity))
             if let fastPath { try ops.addHandler(FastPathHandler(server: fastPath, activity: activity)) }
             return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))

@@ -19,6 +19,8 @@ public final class ServeMetrics: Sendable {
     let fastPath: CoreMetrics.Counter
     /// Of those, the requests answered from the socket's bytes, before the HTTP decoder (`RawFastPathHandler`).
     let rawFastPath: CoreMetrics.Counter
+    /// Connections closed because the client stopped reading a response (`WriteStallHandler`).
+    let writeStalls: CoreMetrics.Counter
     private let storeErrorCounters = Mutex<[String: CoreMetrics.Counter]>([:])
     private let reportedCache = Mutex<(hits: Int, misses: Int)>((0, 0))
 
@@ -39,6 +41,7 @@ public final class ServeMetrics: Sendable {
         cacheBytes = CoreMetrics.Gauge(label: "trove_serve_chunk_cache_bytes", dimensions: [], factory: f)
         fastPath = CoreMetrics.Counter(label: "trove_serve_fast_path_requests_total", dimensions: [], factory: f)
         rawFastPath = CoreMetrics.Counter(label: "trove_serve_fast_path_raw_requests_total", dimensions: [], factory: f)
+        writeStalls = CoreMetrics.Counter(label: "trove_serve_write_stall_disconnects_total", dimensions: [], factory: f)
     }
 
     func request(status: Int, duration: Duration, bytes: Int) {

@@ -108,7 +108,7 @@ public final class TroveServer: Sendable {
         return Application(
             responder: CallbackResponder { [self] (request: Request, _: BasicRequestContext) in await respond(request) },
             server: HTTPServerBuilder { [self] responder in
-                TroveHTTP1Channel(responder: responder, idleTimeout: .seconds(max(1, idle)), fastPath: configuration.fastPath ? self : nil)
+                TroveHTTP1Channel(responder: responder, idleTimeout: .seconds(max(1, idle)), fastPath: configuration.fastPath ? self : nil, metrics: metrics)
             },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port),
                                  serverName: configuration.serverName),

@@ -8,9 +8,14 @@ import NIOCore
 final class WriteStallHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
     let timeout: TimeAmount
+    /// Called when a connection is closed for stalling (the server counts it).
+    let onStall: @Sendable () -> Void
     private var pending: Scheduled<Void>?
 
-    init(timeout: TimeAmount) { self.timeout = timeout }
+    init(timeout: TimeAmount, onStall: @escaping @Sendable () -> Void = {}) {
+        self.timeout = timeout
+        self.onStall = onStall
+    }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
@@ -18,7 +23,9 @@ final class WriteStallHandler: ChannelInboundHandler, RemovableChannelHandler {
             pending = nil
         } else if pending == nil {
             let ctx = context
+            let onStall = onStall
             pending = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: timeout) {
+                onStall()
                 ctx.close(promise: nil)
             }
         }

@@ -446,14 +446,13 @@ import TroveStorage
         let h = Harness()
         try await h.publish("demo", "v1", ["html/index.html": text("x")])
         try await h.withServer({ $0.idleTimeout = .seconds(1) }) { (c: Client, _: TroveServer) async throws in
-            // A client that connects and sends nothing is disconnected after the idle timeout.
-            let t0 = ContinuousClock.now
+            // A client that connects and sends nothing is disconnected after the idle timeout (1 s; the
+            // socket's own 60 s receive timeout only ends the test if the server never closes).
             let port = c.port
             let closed = try await offPool { () -> Bool in
-                try RawSocket(port: port, timeout: 10).isClosedByPeer()
+                try RawSocket(port: port, timeout: 60).isClosedByPeer()
             }
             #expect(closed)
-            #expect(ContinuousClock.now - t0 < .seconds(8))
         }
     }
 }
@@ -464,12 +463,15 @@ extension ServeHTTPTests {
         try await h.publish("demo", "v1", Site.files)
         try await h.withServer({ $0.idleTimeout = .seconds(1) }) { (c: Client, _: TroveServer) async throws in
             let port = c.port
-            let received = try await offPool { () -> Int in
-                let s = try RawSocket(port: port, receiveBuffer: 4096, timeout: 10)
+            let stalls = try await RawFastPathTests.metric(c, "trove_serve_write_stall_disconnects_total")
+            let s = try await offPool { () -> RawSocket in
+                let s = try RawSocket(port: port, receiveBuffer: 4096, timeout: 60)
                 s.send(Array("GET /_download/demo/v1/pdf/demo.pdf HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
-                sleep(4) // never read while the server writes 3 MiB
-                return s.readToEnd().count
+                return s
             }
+            // Never read while the server writes 3 MiB, until the server says it closed the connection.
+            try await eventually { try await RawFastPathTests.metric(c, "trove_serve_write_stall_disconnects_total") == stalls + 1 }
+            let received = try await offPool { s.readToEnd().count }
             // The server gave up on the stalled response: far less than the file arrived.
             #expect(received < Site.pdf.count)
             #expect(try await c.get("/healthz").status == 200)
@@ -477,9 +479,10 @@ extension ServeHTTPTests {
     }
 }
 
-/// Polls `condition` until it holds (at most 8 s).
+/// Polls `condition` until it holds. The deadline only ends a test whose condition never holds; it is
+/// not a speed requirement (a loaded CI machine may take seconds for what takes milliseconds here).
 func eventually(_ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + .seconds(8)
+    let deadline = ContinuousClock.now + .seconds(60)
     while ContinuousClock.now < deadline {
         if try await condition() { return }
         try await Task.sleep(for: .milliseconds(50))
