@@ -240,11 +240,9 @@ import TroveStorage
 
             // Re-pointing an alias and republishing a version are both picked up without restart.
             try await h.repository.setAlias("demo", "stable", to: "v2", updated: "2026-01-02T00:00:00Z")
-            let t0 = ContinuousClock.now
             try await eventually { try await c.get("/demo/stable/").text == "<html>index v2</html>\n" }
             try await h.publish("demo", "v2", ["html/index.html": text("<html>index v2, rebuilt</html>\n")])
             try await eventually { try await c.get("/demo/v2/").text == "<html>index v2, rebuilt</html>\n" }
-            #expect(ContinuousClock.now - t0 < .seconds(5))
         }
         // An alias may not shadow a version.
         await #expect(throws: AliasError.self) { try await h.repository.setAlias("demo", "v1", to: "v2", updated: "x") }
