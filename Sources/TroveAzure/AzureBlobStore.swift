@@ -12,7 +12,8 @@ import TroveStorage
 /// Conditional writes use `If-None-Match: *` and `If-Match`. It does not retry: wrap it in
 /// `RetryingBlobStore`, which retries the `.transient` errors reported for `ServerBusy`, 5xx, resets,
 /// stalls and unreachable endpoints.
-public struct AzureBlobStore: BlobStore {
+public struct AzureBlobStore: CloudBlobStore {
+    public static let scheme = "azure"
     public let configuration: AzureConfiguration
     public let client: CurlHTTPClient
     let signer: SharedKeySigner?
@@ -33,37 +34,16 @@ public struct AzureBlobStore: BlobStore {
         self.logger = logger
     }
 
-    /// Opens a store from an `azure://CONTAINER/PREFIX?account=…` URL (see `AzureConfiguration`).
-    public init(url: String, settings: StoreSettings = StoreSettings(),
-                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
-        guard let u = URLComponents(string: url) else { throw StoreURLError("not a store URL: \(url.prefix(200))") }
-        try self.init(configuration: AzureConfiguration(url: u, settings: settings, environment: environment))
-    }
-
-    /// Registers the `azure` scheme.
-    public static func register(in registry: inout StoreRegistry,
-                                environment: [String: String] = ProcessInfo.processInfo.environment,
-                                logger: Logger = Logger(label: "trove.azure")) {
-        registry.register("azure") { url, settings in
-            try AzureBlobStore(configuration: try AzureConfiguration(url: url, settings: settings, environment: environment), logger: logger)
-        }
-    }
-
     public var displayName: String { configuration.description }
 
     // MARK: BlobStore
 
     public func put(_ key: ObjectKey, _ bytes: [UInt8], condition: WriteCondition) async throws -> String {
-        var headers: [(name: String, value: String)] = [
+        let headers: [(name: String, value: String)] = [
             ("x-ms-blob-type", "BlockBlob"),
             ("content-type", "application/octet-stream"),
             ("content-md5", CloudCrypto.contentMD5(bytes)),
-        ]
-        switch condition {
-        case .none: break
-        case .ifAbsent: headers.append(("if-none-match", "*"))
-        case .ifMatch(let etag): headers.append(("if-match", etag))
-        }
+        ] + condition.httpHeaders
         let r = try await send("PUT", blob: key, headers: headers, body: bytes)
         guard r.status == 201 || r.status == 200 else {
             let error = AzureErrorMapping.map(r, operation: "put", key: key, configuration: configuration)

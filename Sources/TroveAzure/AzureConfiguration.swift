@@ -34,7 +34,7 @@ public enum AzureCredentials: Sendable, CustomStringConvertible, CustomDebugStri
 /// through the same `StoreOptions`). Credentials come from the environment first
 /// (`AZURE_STORAGE_CONNECTION_STRING`, then `AZURE_STORAGE_KEY`, then `AZURE_STORAGE_SAS_TOKEN`), then
 /// from settings (`azure.connection_string`, `azure.account_key`, `azure.sas_token`).
-public struct AzureConfiguration: Sendable, CustomStringConvertible {
+public struct AzureConfiguration: CloudStoreConfiguration, CustomStringConvertible {
     /// The service version every request pins in `x-ms-version` (docs/azure.md). Container-level Blob
     /// Batch needs 2020-04-08 or later.
     public static let serviceVersion = "2021-12-02"

@@ -11,7 +11,8 @@ import TroveStorage
 /// conditional writes use `If-None-Match: *` and `If-Match`. It does not retry: wrap it in
 /// `RetryingBlobStore`, which retries the `.transient` errors this store reports for throttling,
 /// 5xx answers, resets, stalls and unreachable endpoints.
-public struct S3BlobStore: BlobStore {
+public struct S3BlobStore: CloudBlobStore {
+    public static let scheme = "s3"
     public let configuration: S3Configuration
     public let client: CurlHTTPClient
     let signer: SigV4Signer
@@ -30,22 +31,6 @@ public struct S3BlobStore: BlobStore {
         self.logger = logger
     }
 
-    /// Opens a store from an `s3://BUCKET/PREFIX?endpoint=…` URL (see `S3Configuration`).
-    public init(url: String, settings: StoreSettings = StoreSettings(),
-                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
-        guard let u = URLComponents(string: url) else { throw StoreURLError("not a store URL: \(url.prefix(200))") }
-        try self.init(configuration: S3Configuration(url: u, settings: settings, environment: environment))
-    }
-
-    /// Registers the `s3` scheme.
-    public static func register(in registry: inout StoreRegistry,
-                                environment: [String: String] = ProcessInfo.processInfo.environment,
-                                logger: Logger = Logger(label: "trove.s3")) {
-        registry.register("s3") { url, settings in
-            try S3BlobStore(configuration: try S3Configuration(url: url, settings: settings, environment: environment), logger: logger)
-        }
-    }
-
     public var displayName: String { configuration.description }
 
     // MARK: BlobStore
@@ -57,11 +42,7 @@ public struct S3BlobStore: BlobStore {
             ("content-md5", CloudCrypto.contentMD5(bytes)),
         ]
         if configuration.sendSHA256Checksum { headers.append(("x-amz-checksum-sha256", Data(sha.bytes).base64EncodedString())) }
-        switch condition {
-        case .none: break
-        case .ifAbsent: headers.append(("if-none-match", "*"))
-        case .ifMatch(let etag): headers.append(("if-match", etag))
-        }
+        headers += condition.httpHeaders
         let r = try await send("PUT", object: key, headers: headers, body: bytes, payloadHash: sha.hex)
         guard (200...299).contains(r.status) else {
             let error = S3ErrorMapping.map(status: r.status, body: r.body, operation: "put", key: key, configuration: configuration)

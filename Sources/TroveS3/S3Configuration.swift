@@ -7,7 +7,7 @@ import TroveStorage
 ///
 /// Precedence: URL query, then settings, then environment, then defaults; except credentials, which
 /// come from the AWS environment first (as every AWS tool does) and from settings otherwise.
-public struct S3Configuration: Sendable, CustomStringConvertible {
+public struct S3Configuration: CloudStoreConfiguration, CustomStringConvertible {
     public var bucket: String
     /// Key prefix inside the bucket, without leading or trailing `/` ("" for the bucket root).
     public var prefix: String
