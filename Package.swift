@@ -92,8 +92,9 @@ let package = Package(
         // Benchmarks of the hot loops against this machine's limits (bench/run.sh; docs/benchmarks.md).
         .executableTarget(name: "trove-bench", dependencies: ["TroveContent", "TroveManifest"], path: "bench/TroveBench"),
 
-        // Shared test helpers (deterministic randomness).
-        .target(name: "TestSupport", path: "Tests/Support/TestSupport"),
+        // Shared test helpers: the one hookable store wrapper, the one deterministic byte generator,
+        // build trees and their round trip through a store (test-only).
+        .target(name: "TroveTesting", dependencies: ["TroveContent", "TroveStorage", "TroveRepository"], path: "Tests/Support/TroveTesting"),
         // The one conformance suite every BlobStore backend runs (test-only).
         .target(name: "BlobStoreConformance", dependencies: ["TroveStorage"], path: "Tests/Support/BlobStoreConformance"),
         // Python test helpers started from Swift tests, and the fault proxy in front of any of them (test-only).
@@ -103,17 +104,18 @@ let package = Package(
         // The Azure Blob test server (Tests/azureserver), which checks signatures with Microsoft's SDK (test-only).
         .target(name: "AzureTestServer", dependencies: ["CloudTestSupport", "TroveHTTP", "TroveAzure", "TroveStorage"], path: "Tests/Support/AzureTestServer"),
 
-        .testTarget(name: "TroveContentTests", dependencies: ["TroveContent", "TestSupport"]),
+        .testTarget(name: "TroveContentTests", dependencies: ["TroveContent", "TroveTesting"]),
         .testTarget(name: "TroveStorageTests", dependencies: ["TroveStorage", "TroveContent", "BlobStoreConformance"]),
         .testTarget(name: "TroveManifestTests", dependencies: ["TroveManifest", "TroveContent"]),
-        .testTarget(name: "TrovePublishTests", dependencies: ["TrovePublish", "TestSupport", "CZstd", "TroveGC", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
+        .testTarget(name: "TroveRepositoryTests", dependencies: ["TroveRepository", "TroveManifest", "TroveStorage", "TroveContent"]),
+        .testTarget(name: "TrovePublishTests", dependencies: ["TrovePublish", "TroveTesting", "CZstd", "TroveGC", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
         .testTarget(name: "TroveHTTPTests", dependencies: ["TroveHTTP", "CloudTestSupport", "S3TestServer"]),
-        .testTarget(name: "TroveS3Tests", dependencies: ["TroveS3", "TroveHTTP", "TroveStorage", "BlobStoreConformance", "S3TestServer"], exclude: ["Fixtures"]),
+        .testTarget(name: "TroveS3Tests", dependencies: ["TroveS3", "TroveHTTP", "TroveStorage", "TroveTesting", "BlobStoreConformance", "S3TestServer"], exclude: ["Fixtures"]),
         .testTarget(name: "TroveAzureTests", dependencies: ["TroveAzure", "TroveHTTP", "TroveStorage", "BlobStoreConformance", "AzureTestServer"]),
-        .testTarget(name: "TroveCLITests", dependencies: ["TroveContent", "TroveStorage", "TroveHTTP", "TroveS3", "TroveAzure", "S3TestServer", "AzureTestServer"]),
-        .testTarget(name: "TroveGCTests", dependencies: ["TroveGC", "TestSupport", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
+        .testTarget(name: "TroveCLITests", dependencies: ["TroveContent", "TroveStorage", "TroveHTTP", "TroveS3", "TroveAzure", "TroveTesting", "S3TestServer", "AzureTestServer"]),
+        .testTarget(name: "TroveGCTests", dependencies: ["TroveGC", "TroveTesting", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
         .testTarget(name: "TroveServeTests", dependencies: [
-            "TroveServe", "TestSupport", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent",
+            "TroveServe", "TroveTesting", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
