@@ -105,7 +105,7 @@ let package = Package(
         .target(name: "AzureTestServer", dependencies: ["CloudTestSupport", "TroveHTTP", "TroveAzure", "TroveStorage"], path: "Tests/Support/AzureTestServer"),
 
         .testTarget(name: "TroveContentTests", dependencies: ["TroveContent", "TroveTesting"]),
-        .testTarget(name: "TroveStorageTests", dependencies: ["TroveStorage", "TroveContent", "BlobStoreConformance"]),
+        .testTarget(name: "TroveStorageTests", dependencies: ["TroveStorage", "TroveContent", "TroveTesting", "BlobStoreConformance"]),
         .testTarget(name: "TroveManifestTests", dependencies: ["TroveManifest", "TroveContent"]),
         .testTarget(name: "TroveRepositoryTests", dependencies: ["TroveRepository", "TroveManifest", "TroveStorage", "TroveContent"]),
         .testTarget(name: "TrovePublishTests", dependencies: ["TrovePublish", "TroveTesting", "CZstd", "TroveGC", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
