@@ -71,7 +71,7 @@ struct Compactor {
         var relocated: [Digest: [Int: ChunkLocation]] = [:]   // old pack → offset → new location
         var done: [Target] = []
         var writer = PackWriter(capacity: options.packSize + (64 << 10))
-        var pending: [(old: Digest, offset: Int, entry: PackEntry)] = []
+        var pending: [(old: Digest, offset: Int)] = []
         func flush() async throws {
             guard !writer.isEmpty else { return }
             let pack = writer.finish()
@@ -80,10 +80,7 @@ struct Compactor {
             c.newPacks += 1
             c.newPackBytes += pack.bytes.count
             cache.store(GCCache.PackInfo(size: pack.bytes.count, payload: pack.payloadSize, chunks: pack.entries.count), for: pack.digest)
-            for (p, e) in zip(pending, pack.entries) {
-                relocated[p.old, default: [:]][p.offset] = ChunkLocation(pack: pack.digest, offset: e.offset, storedSize: e.storedSize,
-                                                                         rawSize: e.rawSize, codec: e.codec, dictionary: e.dictionary)
-            }
+            for (p, e) in zip(pending, pack.entries) { relocated[p.old, default: [:]][p.offset] = e.location }
             pending.removeAll()
         }
         let decompressor = ZstdDecompressor()
@@ -94,30 +91,30 @@ struct Compactor {
                 throw GCError.missingLiveObject("live pack \(t.digest.hex) is missing")
             }
             guard Digest.sha256(bytes) == t.digest else { c.skipped.append("\(t.digest.hex): content does not match its name"); continue }
-            let entries = try PackReader.entries(fromTail: bytes, packSize: bytes.count)
+            let entries = try PackReader.entries(fromTail: bytes, packSize: bytes.count, pack: t.digest)
             let live = Dictionary(try marks.liveEntries(packID: t.id).map { ($0.offset, $0.size) }, uniquingKeysWith: { a, _ in a })
-            var copy: [PackEntry] = []
-            for e in entries where live[e.offset] == e.storedSize { copy.append(e) }
+            var copy: [(digest: Digest, at: ChunkLocation)] = []
+            for e in entries where live[e.location.offset] == e.location.storedSize { copy.append((e.digest, e.location)) }
             guard copy.count == live.count else { c.skipped.append("\(t.digest.hex): manifests name chunks its trailer does not list"); continue }
             var dicts: [Digest: ZstdDictionary] = [:]
-            for d in Set(copy.compactMap(\.dictionary)) { dicts[d] = try await repository.dictionary(d) }
+            for d in Set(copy.compactMap(\.at.dictionary)) { dicts[d] = try await repository.dictionary(d) }
             var ok = true
             bytes.withUnsafeBytes { raw in
-                for e in copy {
+                for (digest, e) in copy {
                     let stored = UnsafeRawBufferPointer(rebasing: raw[e.offset..<(e.offset + e.storedSize)])
                     do {
-                        _ = try ChunkCodec.decode(stored, codec: e.codec, rawSize: e.rawSize, digest: e.digest,
+                        _ = try ChunkCodec.decode(stored, codec: e.codec, rawSize: e.rawSize, digest: digest,
                                                   dictionary: e.dictionary.flatMap { dicts[$0] }, decompressor: decompressor)
                     } catch { ok = false; return }
                 }
             }
             guard ok else { c.skipped.append("\(t.digest.hex): a live chunk does not decode to its digest"); continue }
-            for e in copy {
+            for (digest, e) in copy {
                 bytes.withUnsafeBytes { raw in
-                    _ = writer.append(digest: e.digest, stored: UnsafeRawBufferPointer(rebasing: raw[e.offset..<(e.offset + e.storedSize)]),
-                                      rawSize: e.rawSize, codec: e.codec, dictionary: e.dictionary)
+                    writer.append(digest: digest, stored: UnsafeRawBufferPointer(rebasing: raw[e.offset..<(e.offset + e.storedSize)]),
+                                  rawSize: e.rawSize, codec: e.codec, dictionary: e.dictionary)
                 }
-                pending.append((t.digest, e.offset, e))
+                pending.append((t.digest, e.offset))
                 if writer.payloadSize >= options.packSize { try await flush() }
             }
             done.append(t)
