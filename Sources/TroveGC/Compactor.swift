@@ -62,7 +62,7 @@ struct Compactor {
                 c.chunksCopied += t.liveChunks; c.bytesCopied += t.liveBytes
                 c.deadChunks += t.info.chunks - t.liveChunks; c.deadBytes += t.info.payload - t.liveBytes
             }
-            let rewritten = try marks.manifests(usingPacks: targets.map(\.id))
+            let rewritten = try await BlockingIO.run { [marks] in try marks.manifests(usingPacks: targets.map(\.id)) }
             c.manifestsRewritten = rewritten.count
             return Outcome(supersededPacks: targets.map(\.digest), wouldReplace: rewritten)
         }
@@ -79,7 +79,8 @@ struct Compactor {
             try await repository.store.put(StoreLayout.pack(pack.digest), pack.bytes)
             c.newPacks += 1
             c.newPackBytes += pack.bytes.count
-            cache.store(GCCache.PackInfo(size: pack.bytes.count, payload: pack.payloadSize, chunks: pack.entries.count), for: pack.digest)
+            let (info, digest) = (GCCache.PackInfo(size: pack.bytes.count, payload: pack.payloadSize, chunks: pack.entries.count), pack.digest)
+            try await BlockingIO.run { [cache] in cache.store(info, for: digest) }
             for (p, e) in zip(pending, pack.entries) { relocated[p.old, default: [:]][p.offset] = e.location }
             pending.removeAll()
         }
@@ -92,7 +93,8 @@ struct Compactor {
             }
             guard Digest.sha256(bytes) == t.digest else { c.skipped.append("\(t.digest.hex): content does not match its name"); continue }
             let entries = try PackReader.entries(fromTail: bytes, packSize: bytes.count, pack: t.digest)
-            let live = Dictionary(try marks.liveEntries(packID: t.id).map { ($0.offset, $0.size) }, uniquingKeysWith: { a, _ in a })
+            let liveEntries = try await BlockingIO.run { [marks] in try marks.liveEntries(packID: t.id) }
+            let live = Dictionary(liveEntries.map { ($0.offset, $0.size) }, uniquingKeysWith: { a, _ in a })
             var copy: [(digest: Digest, at: ChunkLocation)] = []
             for e in entries where live[e.location.offset] == e.location.storedSize { copy.append((e.digest, e.location)) }
             guard copy.count == live.count else { c.skipped.append("\(t.digest.hex): manifests name chunks its trailer does not list"); continue }
@@ -127,7 +129,8 @@ struct Compactor {
 
         // 2. Rewrite every marked manifest that names a compacted pack; mark the new ones.
         var replaced: [Digest: Digest] = [:]
-        for old in try marks.manifests(usingPacks: done.map(\.id)) {
+        let usingDone = done.map(\.id)
+        for old in try await BlockingIO.run({ [marks] in try marks.manifests(usingPacks: usingDone) }) {
             try Task.checkCancellation()
             let m = try await repository.manifest(old)
             var tree: [(FileRecord, [ChunkRef])] = []
@@ -146,13 +149,15 @@ struct Compactor {
             guard complete else { c.skipped.append("manifest \(old.hex): a chunk was not relocated"); continue }
             let (new, _) = try await repository.storeManifest(tree: tree, metadata: m.metadata)
             let nm = try await repository.manifest(new)
-            let summary = try ManifestSummary(manifest: nm)
-            cache.store(summary, for: new)
-            try marks.mark(manifest: new, summary)
+            try await BlockingIO.run { [cache, marks] in
+                let summary = try ManifestSummary(manifest: nm)
+                cache.store(summary, for: new)
+                try marks.mark(manifest: new, summary)
+            }
             replaced[old] = new
             c.manifestsRewritten += 1
         }
-        try marks.checkpoint()
+        try await BlockingIO.run { [marks] in try marks.checkpoint() }
 
         // 3. Switch refs (current or history entries) from old to new manifests by compare-and-swap.
         for v in roots.versions where v.manifests.contains(where: { replaced[$0] != nil }) {

@@ -17,12 +17,13 @@ enum PackTrailer {
     }
 
     /// Size, payload and chunk count of a pack, from the local cache or its trailer.
+    /// The cache is read and written on the blocking-I/O pool.
     static func info(_ store: any BlobStore, cache: GCCache, pack: Digest, size: Int) async throws -> GCCache.PackInfo {
-        if let i = cache.packInfo(pack), i.size == size { return i }
+        if let i = try await BlockingIO.run({ cache.packInfo(pack) }), i.size == size { return i }
         let entries = try await entries(store, pack: pack, size: size)
         let payload = entries.map { $0.location.offset + $0.location.storedSize }.max() ?? 0
         let info = GCCache.PackInfo(size: size, payload: max(payload, entries.reduce(0) { $0 + $1.location.storedSize }), chunks: entries.count)
-        cache.store(info, for: pack)
+        try await BlockingIO.run { cache.store(info, for: pack) }
         return info
     }
 }
