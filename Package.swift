@@ -44,9 +44,9 @@ let package = Package(
             "TroveContent", "TroveStorage", "TroveManifest", "TroveRepository",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // Feature: serving published versions over HTTP.
+        // Feature: serving published versions over HTTP (TroveHTTP: the client of serve.auth_url).
         .target(name: "TroveServe", dependencies: [
-            "TroveRepository", "TroveManifest", "TroveContent", "TroveStorage",
+            "TroveRepository", "TroveManifest", "TroveContent", "TroveStorage", "TroveHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -111,6 +111,7 @@ let package = Package(
         .testTarget(name: "TroveGCTests", dependencies: ["TroveGC", "TestSupport", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
         .testTarget(name: "TroveServeTests", dependencies: [
             "TroveServe", "TestSupport", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent",
+            "TroveHTTP", "CloudTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
