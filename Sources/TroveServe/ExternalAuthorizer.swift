@@ -156,28 +156,30 @@ final class ExternalAuthorizer: Sendable {
         }
     }
 
-    /// Counts a decision that was answered from the cache outside `decide` (the fast path).
-    func countCacheHit(_ decision: AuthDecision) { metrics.decision(decision.outcome, Source.cache.rawValue) }
+    /// Counts an allowing decision taken from the cache outside `decide` (a fast-path answer).
+    func countAllowedFromCache() { metrics.allowedFromCache?.increment() }
 
     /// The decision for `subject` with these credentials: from the cache, from a subrequest already in
     /// flight for the same key, or from a new subrequest.
     func decide(_ subject: AuthSubject, credentials: AuthCredentials) async -> AuthDecision {
         let key = credentials.key(project: subject.project)
         let now = ContinuousClock.now
-        let (task, source): (Task<AuthDecision, Never>?, Source) = state.withLock { s in
-            if let e = s.entries[key], e.expires > now { return (nil, .cache) }
-            if let t = s.inFlight[key] { return (t, .shared) }
+        let (known, task, source): (AuthDecision?, Task<AuthDecision, Never>?, Source) = state.withLock { s in
+            if let e = s.entries[key], e.expires > now { return (e.decision, nil, .cache) }
+            if let t = s.inFlight[key] { return (nil, t, .shared) }
             let t = Task { await self.ask(subject, credentials: credentials, key: key) }
             s.inFlight[key] = t
-            return (t, .subrequest)
+            return (nil, t, .subrequest)
         }
         let decision: AuthDecision
-        if let task {
+        if let known {
+            decision = known
+        } else if let task {
             if source == .shared { sharing.add(1, ordering: .relaxed) }
             decision = await task.value
             if source == .shared { sharing.subtract(1, ordering: .relaxed) }
         } else {
-            decision = cached(key, now: now) ?? .unavailable
+            decision = .unavailable
         }
         metrics.decision(decision.outcome, source.rawValue)
         return decision

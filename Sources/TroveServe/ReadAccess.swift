@@ -45,9 +45,6 @@ enum FastCredentials {
 }
 
 extension TroveServer {
-    /// Header names whose values may grant a read: `Authorization` (tokens) and the forwarded ones.
-    var credentialHeaders: [String] { authorizer?.headerNames ?? [] }
-
     /// May this request read `project`? Public projects: yes. Private ones: a bearer token for it, a
     /// valid signature for the file (`signed`, when the request carries one), then the host
     /// application's decision (cached, shared with concurrent identical checks, or asked for). A request
@@ -76,15 +73,13 @@ extension TroveServer {
     func mayReadFromMemory(project: String, _ credentials: FastCredentials) -> FastGrant? {
         let access = configuration.access
         guard access.isPrivate(project) else { return .open }
-        var names = ["authorization"]
-        if let authorizer { names += authorizer.headerNames }
         let values: [String?]
         switch credentials {
         case .none: return nil
-        case .fields(let f): values = names.map { TroveServer.joinedValues(f, $0) }
+        case .fields(let f): values = credentialNames.map { TroveServer.joinedValues(f, $0) }
         case .raw(let head):
             // A forwarded header given twice goes the slow way (which joins the values).
-            guard let v = head.withUnsafeReadableBytes({ RawRequestHead.values(of: names, in: $0) }) else { return nil }
+            guard let v = head.withUnsafeReadableBytes({ RawRequestHead.values(of: credentialNames, in: $0) }) else { return nil }
             values = v
         }
         if access.bearerGrants(values[0], project: project) { return .token }
@@ -95,7 +90,7 @@ extension TroveServer {
 
     /// Counts a fast answer granted by a cached decision in `trove_serve_auth_decisions_total`.
     func count(_ grant: FastGrant) {
-        if case .decision = grant { authorizer?.countCacheHit(.allowed) }
+        if case .decision = grant { authorizer?.countAllowedFromCache() }
     }
 
     /// All values of a header, joined as HTTP allows (`; ` for `Cookie`, `, ` otherwise); nil when absent.

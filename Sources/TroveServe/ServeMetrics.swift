@@ -85,6 +85,8 @@ public final class ServeMetrics: Sendable {
         /// `trove_serve_auth_decisions_total{outcome, source}`, by "outcome/source".
         let decisions: [String: CoreMetrics.Counter]
         let latency: CoreMetrics.Timer
+        /// `decisions["allowed/cache"]`, held directly: the fast path counts one per answer.
+        let allowedFromCache: CoreMetrics.Counter?
 
         func decision(_ outcome: String, _ source: String) { decisions[outcome + "/" + source]?.increment() }
     }
@@ -104,7 +106,8 @@ public final class ServeMetrics: Sendable {
             }
         }
         return AuthMetrics(decisions: decisions,
-                           latency: CoreMetrics.Timer(label: "trove_serve_auth_subrequest_duration_seconds", dimensions: [], factory: f))
+                           latency: CoreMetrics.Timer(label: "trove_serve_auth_subrequest_duration_seconds", dimensions: [], factory: f),
+                           allowedFromCache: decisions["allowed/cache"])
     }
 
     /// The Prometheus text exposition.

@@ -82,6 +82,9 @@ public final class TroveServer: Sendable {
     /// Asks `configuration.authorization`'s endpoint; nil without one (or when libcurl could not be
     /// loaded: protected reads then get 503, never the file).
     let authorizer: ExternalAuthorizer?
+    /// Lower-cased names of the headers that may grant a read from memory: `authorization` (tokens),
+    /// then the endpoint's forwarded headers (`mayReadFromMemory`).
+    let credentialNames: [String]
 
     /// Top-level folders of the Read the Docs layout that are offered under `/_download/`.
     public static let downloadMedia: Set<String> = ["pdf", "epub", "htmlzip", "json"]
@@ -111,6 +114,7 @@ public final class TroveServer: Sendable {
         } else {
             self.authorizer = nil
         }
+        self.credentialNames = ["authorization"] + (authorizer?.headerNames ?? [])
     }
 
     // MARK: Running
