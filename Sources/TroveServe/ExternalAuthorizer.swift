@@ -232,9 +232,10 @@ final class ExternalAuthorizer: Sendable {
                 s.orderStart += 1
                 if s.entries[old]?.serial == serial { s.entries[old] = nil }
             }
-            // Compact the eviction queue once its consumed head outweighs the rest.
-            if s.orderStart > 1024, s.orderStart * 2 > s.order.count {
-                s.order.removeFirst(s.orderStart)
+            // The queue also collects stale pairs (a key decided again after its TTL): rebuild it from
+            // the live entries once it holds twice as many, so it stays proportional to the cache.
+            if s.order.count - s.orderStart > 2 * max(s.entries.count, 512) {
+                s.order = s.entries.map { (key: $0.key, serial: $0.value.serial) }.sorted { $0.serial < $1.serial }
                 s.orderStart = 0
             }
         }
