@@ -11,9 +11,10 @@ import TroveContent
 
 // The fast path: GET/HEAD requests for public files whose answer is entirely in memory (fresh ref
 // answer, cached path lookup, cached whole-file bytes or verified zstd frame) are answered right in the
-// NIO pipeline, synchronously, without entering Hummingbird's async responder. Everything else (misses,
-// stale refs, private projects, ranges, redirects, 404s, /metrics, requests with bodies, anything
-// unusual) goes to Hummingbird unchanged. The answer is the one the slow path would give: same status,
+// NIO pipeline, synchronously, without entering Hummingbird's async responder; so are private files
+// that a token or a cached decision of the host application grants (`mayReadFromMemory`). Everything
+// else (misses, stale refs, other private requests, ranges, redirects, 404s, /metrics, requests with
+// bodies, anything unusual) goes to Hummingbird unchanged. The answer is the one the slow path would give: same status,
 // headers and body (see `send`), same metrics and access log line.
 
 /// A GET or HEAD the fast path may answer: no body, no `Range`, keep-alive; the two headers that

@@ -33,7 +33,8 @@ public struct ServeConfiguration: Sendable {
     public var prefetchBytes = 1 << 20
     public var serverName: String? = "trove"
     public var accessLog = true
-    /// Answer GET/HEAD for public files that are fully cached right in the NIO pipeline, below
+    /// Answer GET/HEAD for files that are fully cached and may be read without waiting (public, or
+    /// private with a token or a cached `authorization` decision) right in the NIO pipeline, below
     /// Hummingbird's async responder (`FastPathHandler`); false sends every request the slow way.
     public var fastPath = true
     /// How long a manifest that failed to load (missing, oversized, malformed) is answered with 502
