@@ -33,6 +33,8 @@ import TroveHTTP
         try await h.withServer({
             $0.access = AccessPolicy(privateProjects: ["secret"], tokens: ["t0ken-all"], signingKey: key)
             $0.authorization = auth
+            // Nothing here is republished; a loaded machine must not make the fast path's ref answers stale.
+            $0.refTTL = .seconds(600)
         }, logger: logger) { (c: Client, server: TroveServer) async throws in
             try await body(c, server, app)
         }
@@ -287,6 +289,7 @@ import TroveHTTP
         func answers(fast: Bool) async throws -> ([RawResponse], Int) {
             try await h.withServer({
                 $0.fastPath = fast
+                $0.refTTL = .seconds(600)
                 $0.access = AccessPolicy(privateProjects: ["secret"], tokens: ["t0ken-all"])
                 $0.authorization = ExternalAuthorization(url: app.endpoint + "/auth")
             }) { (c: Client, server: TroveServer) async throws in
