@@ -180,6 +180,18 @@ import TroveHTTP
         }
     }
 
+    @Test func aZeroTTLAsksEveryTime() async throws {
+        try await Self.withAuth({ $0.ttl = .zero }) { c, server, app in
+            for method in ["GET", "HEAD", "GET"] {
+                #expect(try await c.get("/secret/v1/page.html", headers: ["Cookie": "session=ok"], method: method).status == 200)
+            }
+            let asked = try await app.stats().requests
+            #expect(asked.map { $0.header("X-Original-Method") } == ["GET", "HEAD", "GET"])
+            #expect(server.authorizer?.count == 0)
+            #expect(metric(server, "trove_serve_fast_path_requests_total", [:]) == 0)
+        }
+    }
+
     @Test func concurrentIdenticalChecksShareOneSubrequest() async throws {
         try await Self.withAuth({ $0.timeout = .seconds(120) }) { c, server, app in
             var config = CurlHTTPClient.Configuration()
