@@ -26,7 +26,7 @@ decision per (project, forwarded credentials) for serve.auth_ttl, so decide per 
 Sessions live in memory; a real application would use its own session store and permissions.
 Standard library only. Prints one JSON line {"port": N, "endpoint": ...} when it is listening.
 """
-import argparse, html, http.cookies, json, secrets, threading, urllib.parse
+import argparse, html, http.cookies, json, secrets, sys, threading, urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SESSIONS = {}          # session id -> user name
@@ -105,6 +105,7 @@ def main():
     ap.add_argument("--port", type=int, default=9000)
     ap.add_argument("--members", default="alice:*", help="USER:PROJECT[+PROJECT…] entries, comma-separated; * = every project")
     ap.add_argument("--trove", default="http://127.0.0.1:8080", help="trove's base URL (where a login returns to)")
+    ap.add_argument("--exit-with-stdin", action="store_true", help="exit when standard input closes (how the tests run it)")
     args = ap.parse_args()
     for entry in filter(None, args.members.split(",")):
         user, _, projects = entry.partition(":")
@@ -114,7 +115,11 @@ def main():
     server.trove_base = args.trove.rstrip("/")
     port = server.server_address[1]
     print(json.dumps({"port": port, "endpoint": f"http://{args.host}:{port}"}), flush=True)
-    server.serve_forever()
+    if not args.exit_with_stdin:
+        return server.serve_forever()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sys.stdin.read()
+    server.shutdown()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import Glibc
         #expect(try cli.run(["publish", "private", "v1", tree]).status == 0)
         let (redirectPort, notFoundPort) = (try freePort(), try freePort())
         let app = try await PythonService.start("../config/auth-example.py", [
-            "--port", "0", "--members", "alice:private", "--trove", "http://127.0.0.1:\(redirectPort)",
+            "--port", "0", "--members", "alice:private", "--trove", "http://127.0.0.1:\(redirectPort)", "--exit-with-stdin",
         ])
         defer { app.stop() }
         var env = cli.environment
