@@ -17,6 +17,10 @@ PY_PKGS  := moto[server] boto3 werkzeug flask azure-storage-blob websocket-clien
 # binaries through these targets, because a build without the flag rebuilds everything. The link
 # prints one warning about `mktemp` from the toolchain's own static Foundation, not from Trove.
 RELEASE_FLAGS := -c release --static-swift-stdlib
+# Tests build with every module's imports checked against its declared dependencies in Package.swift
+# (an undeclared import is an error, not something that links by luck); `swift test` takes the same
+# flags so it reuses that build.
+TEST_FLAGS := --explicit-target-dependency-import-check=error
 
 all: build
 
@@ -57,9 +61,9 @@ demo: release
 	TROVE=.build/release/trove scripts/demo.sh
 
 test: deps testdeps pydeps
-	$(SWIFT) build --build-tests
+	$(SWIFT) build --build-tests $(TEST_FLAGS)
 	python3 Tests/azureserver/sdk_client_test.py
-	$(SWIFT) test
+	$(SWIFT) test $(TEST_FLAGS)
 
 bench: bench-tools
 	bench/run.sh

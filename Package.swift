@@ -36,7 +36,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Core: the per-build SQLite manifest.
-        .target(name: "TroveManifest", dependencies: ["TroveContent", "CSQLite"]),
+        .target(name: "TroveManifest", dependencies: ["TroveContent", "CSQLite", "CZstd"]),
         // Core: refs, versions and verified reads of published files.
         .target(name: "TroveRepository", dependencies: ["TroveContent", "TroveStorage", "TroveManifest"]),
         // Feature: publishing a build tree.
@@ -48,13 +48,16 @@ let package = Package(
         .target(name: "TroveServe", dependencies: [
             "TroveRepository", "TroveManifest", "TroveContent", "TroveStorage", "TroveHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // Feature: garbage collection, retention, rollback and verification (docs/gc.md).
@@ -89,29 +92,32 @@ let package = Package(
         // Benchmarks of the hot loops against this machine's limits (bench/run.sh; docs/benchmarks.md).
         .executableTarget(name: "trove-bench", dependencies: ["TroveContent", "TroveManifest"], path: "bench/TroveBench"),
 
-        // Shared test helpers (deterministic randomness).
-        .target(name: "TestSupport", path: "Tests/Support/TestSupport"),
+        // Shared test helpers: the one hookable store wrapper, the one deterministic byte generator,
+        // build trees and their round trip through a store (test-only).
+        .target(name: "TroveTesting", dependencies: ["TroveContent", "TroveStorage", "TroveRepository"], path: "Tests/Support/TroveTesting"),
         // The one conformance suite every BlobStore backend runs (test-only).
         .target(name: "BlobStoreConformance", dependencies: ["TroveStorage"], path: "Tests/Support/BlobStoreConformance"),
         // Python test helpers started from Swift tests, and the fault proxy in front of any of them (test-only).
         .target(name: "CloudTestSupport", dependencies: ["TroveHTTP"], path: "Tests/Support/CloudTestSupport"),
         // The moto S3 server (Tests/s3server) started from Swift tests (test-only).
-        .target(name: "S3TestServer", dependencies: ["CloudTestSupport", "TroveS3", "TroveStorage"], path: "Tests/Support/S3TestServer"),
+        .target(name: "S3TestServer", dependencies: ["CloudTestSupport", "TroveHTTP", "TroveS3", "TroveStorage"], path: "Tests/Support/S3TestServer"),
         // The Azure Blob test server (Tests/azureserver), which checks signatures with Microsoft's SDK (test-only).
-        .target(name: "AzureTestServer", dependencies: ["CloudTestSupport", "TroveAzure", "TroveStorage"], path: "Tests/Support/AzureTestServer"),
+        .target(name: "AzureTestServer", dependencies: ["CloudTestSupport", "TroveHTTP", "TroveAzure", "TroveStorage"], path: "Tests/Support/AzureTestServer"),
 
-        .testTarget(name: "TroveContentTests", dependencies: ["TroveContent", "TestSupport"]),
-        .testTarget(name: "TroveStorageTests", dependencies: ["TroveStorage", "TroveContent", "BlobStoreConformance"]),
+        .testTarget(name: "TroveContentTests", dependencies: ["TroveContent", "TroveTesting"]),
+        .testTarget(name: "TroveStorageTests", dependencies: ["TroveStorage", "TroveContent", "TroveTesting", "BlobStoreConformance"]),
         .testTarget(name: "TroveManifestTests", dependencies: ["TroveManifest", "TroveContent"]),
-        .testTarget(name: "TrovePublishTests", dependencies: ["TrovePublish", "TestSupport", "TroveGC", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
+        .testTarget(name: "TroveRepositoryTests", dependencies: ["TroveRepository", "TroveManifest", "TroveStorage", "TroveContent"]),
+        .testTarget(name: "TrovePublishTests", dependencies: ["TrovePublish", "TroveTesting", "CZstd", "TroveGC", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
         .testTarget(name: "TroveHTTPTests", dependencies: ["TroveHTTP", "CloudTestSupport", "S3TestServer"]),
-        .testTarget(name: "TroveS3Tests", dependencies: ["TroveS3", "TroveHTTP", "TroveStorage", "BlobStoreConformance", "S3TestServer"], exclude: ["Fixtures"]),
+        .testTarget(name: "TroveS3Tests", dependencies: ["TroveS3", "TroveHTTP", "TroveStorage", "TroveTesting", "BlobStoreConformance", "S3TestServer"], exclude: ["Fixtures"]),
         .testTarget(name: "TroveAzureTests", dependencies: ["TroveAzure", "TroveHTTP", "TroveStorage", "BlobStoreConformance", "AzureTestServer"]),
-        .testTarget(name: "TroveCLITests", dependencies: ["TroveContent", "TroveHTTP", "TroveS3", "TroveAzure", "S3TestServer", "AzureTestServer"]),
-        .testTarget(name: "TroveGCTests", dependencies: ["TroveGC", "TestSupport", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
+        .testTarget(name: "TroveCLITests", dependencies: ["TroveContent", "TroveStorage", "TroveHTTP", "TroveS3", "TroveAzure", "TroveTesting", "CloudTestSupport", "S3TestServer", "AzureTestServer"]),
+        .testTarget(name: "TroveGCTests", dependencies: ["TroveGC", "TroveTesting", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
         .testTarget(name: "TroveServeTests", dependencies: [
-            "TroveServe", "TestSupport", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent",
+            "TroveServe", "TroveTesting", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent",
             "TroveHTTP", "CloudTestSupport",
+            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

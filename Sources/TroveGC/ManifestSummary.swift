@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TroveContent
 import TroveManifest
 
@@ -91,7 +92,8 @@ struct ManifestSummary: Sendable, Equatable {
 /// never be stale): manifest summaries and pack trailers' totals. Losing it only costs re-reading.
 final class GCCache: @unchecked Sendable {
     let directory: URL
-    private let lock = NSLock()
+    /// Serialises use of the one SQLite connection and its statements.
+    private let lock = Mutex(())
     private let db: SQLiteDatabase
     private let getPack, putPack, dropPack: SQLiteStatement
 
@@ -135,7 +137,7 @@ final class GCCache: @unchecked Sendable {
     func forgetSummary(_ d: Digest) { unlink(summaryPath(d)) }
 
     func packInfo(_ d: Digest) -> PackInfo? {
-        lock.withLock {
+        lock.withLock { _ in
             defer { getPack.reset() }
             getPack.bind(1, d)
             guard (try? getPack.step()) == true else { return nil }
@@ -144,7 +146,7 @@ final class GCCache: @unchecked Sendable {
     }
 
     func store(_ info: PackInfo, for d: Digest) {
-        lock.withLock {
+        lock.withLock { _ in
             putPack.bind(1, d)
             putPack.bind(2, info.size)
             putPack.bind(3, info.payload)
@@ -154,7 +156,7 @@ final class GCCache: @unchecked Sendable {
     }
 
     func forgetPack(_ d: Digest) {
-        lock.withLock {
+        lock.withLock { _ in
             dropPack.bind(1, d)
             try? dropPack.run()
         }

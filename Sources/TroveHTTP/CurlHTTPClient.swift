@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import Synchronization
 
 /// One HTTP request for `CurlHTTPClient`: the body is sent as is, with the headers given (no others
 /// but `Host`, `Content-Length` and `Accept`, which libcurl adds; `Expect: 100-continue` is disabled).
@@ -196,16 +197,21 @@ final class CurlTransfer: @unchecked Sendable {
     }
 }
 
-/// The multi-handle loop. `pending`, `cancelled` and `stopping` are guarded by `lock`; everything
+/// The multi-handle loop. What callers hand over lives in `shared`, behind its mutex; everything
 /// else belongs to the I/O thread.
 final class CurlEngine: @unchecked Sendable {
     let configuration: CurlHTTPClient.Configuration
-    private let lock = NSLock()
-    private var pending: [CurlTransfer] = []
-    private var cancelled: [CurlTransfer] = []
-    private var stopping = false
-    /// Set (under `lock`) once the multi handle is freed, so no late wakeup touches it.
-    private var closed = false
+
+    /// The hand-over between callers and the I/O thread.
+    private struct Shared {
+        var pending: [CurlTransfer] = []
+        var cancelled: [CurlTransfer] = []
+        var stopping = false
+        /// Set once the multi handle is freed, so no late wakeup touches it.
+        var closed = false
+    }
+
+    private let shared = Mutex(Shared())
     private let multi: UnsafeMutableRawPointer
 
     // I/O thread only.
@@ -227,11 +233,11 @@ final class CurlEngine: @unchecked Sendable {
     }
 
     func submit(_ t: CurlTransfer, continuation: CheckedContinuation<HTTPResponse, any Error>) {
-        let rejection: (any Error)? = lock.withLock {
+        let rejection: (any Error)? = shared.withLock { s in
             if t.cancelRequested { return CancellationError() }
-            if stopping { return HTTPClientError(kind: .shutdown, origin: t.origin, reason: "shut down") }
+            if s.stopping { return HTTPClientError(kind: .shutdown, origin: t.origin, reason: "shut down") }
             t.continuation = continuation
-            pending.append(t)
+            s.pending.append(t)
             return nil
         }
         if let rejection {
@@ -242,21 +248,21 @@ final class CurlEngine: @unchecked Sendable {
     }
 
     func cancel(_ t: CurlTransfer) {
-        lock.withLock {
+        shared.withLock { s in
             t.cancelRequested = true
-            if !closed { cancelled.append(t) }
+            if !s.closed { s.cancelled.append(t) }
         }
         wake()
     }
 
     func shutdown() {
-        lock.withLock { stopping = true }
+        shared.withLock { $0.stopping = true }
         wake()
     }
 
     /// Interrupts `curl_multi_poll` (thread-safe in libcurl), unless the handle is already gone.
     private func wake() {
-        lock.withLock { if !closed { _ = trove_curl_multi_wakeup(multi) } }
+        shared.withLock { s in if !s.closed { _ = trove_curl_multi_wakeup(multi) } }
     }
 
     private func run() {
@@ -265,22 +271,22 @@ final class CurlEngine: @unchecked Sendable {
         while true {
             // Cancellations first, in the same critical section that takes new transfers: a transfer
             // cancelled while still queued leaves the queue here and is never started.
-            let (starts, cancels, dequeued, stop): ([CurlTransfer], [CurlTransfer], [CurlTransfer], Bool) = lock.withLock {
+            let room = max(0, cap - active.count)
+            let (starts, cancels, dequeued, stop): ([CurlTransfer], [CurlTransfer], [CurlTransfer], Bool) = shared.withLock { s in
                 var dequeued: [CurlTransfer] = []
                 var running: [CurlTransfer] = []
-                for t in cancelled {
-                    if let i = pending.firstIndex(where: { $0 === t }) {
-                        pending.remove(at: i)
+                for t in s.cancelled {
+                    if let i = s.pending.firstIndex(where: { $0 === t }) {
+                        s.pending.remove(at: i)
                         dequeued.append(t)
                     } else {
                         running.append(t)
                     }
                 }
-                cancelled.removeAll()
-                let room = max(0, cap - active.count)
-                let take = stopping ? [] : Array(pending.prefix(room))
-                pending.removeFirst(take.count)
-                return (take, running, dequeued, stopping)
+                s.cancelled.removeAll()
+                let take = s.stopping ? [] : Array(s.pending.prefix(room))
+                s.pending.removeFirst(take.count)
+                return (take, running, dequeued, s.stopping)
             }
             for t in dequeued { t.finish(.failure(CancellationError())) }
             for t in cancels { abort(t, CancellationError()) }
@@ -295,13 +301,13 @@ final class CurlEngine: @unchecked Sendable {
             trove_curl_multi_poll(multi, 1000)
         }
         // Shutting down: fail whatever is left, then free everything.
-        let rest: [CurlTransfer] = lock.withLock { defer { pending.removeAll() }; return pending }
+        let rest: [CurlTransfer] = shared.withLock { s in defer { s.pending.removeAll() }; return s.pending }
         for t in rest { t.finish(.failure(HTTPClientError(kind: .shutdown, origin: t.origin, reason: "shut down"))) }
         for t in Array(active.values) { abort(t, HTTPClientError(kind: .shutdown, origin: t.origin, reason: "shut down")) }
         for h in idleHandles { trove_curl_easy_cleanup(h) }
         idleHandles.removeAll()
-        lock.withLock {
-            closed = true
+        shared.withLock { s in
+            s.closed = true
             trove_curl_multi_cleanup(multi)
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TroveContent
 
 /// A published build's manifest, opened read-only from a local SQLite file.
@@ -9,7 +10,7 @@ public final class Manifest: @unchecked Sendable {
     public let digest: Digest
     public let metadata: ManifestMetadata
     private let db: SQLiteDatabase
-    private let lock = NSLock()
+    private let lock = Mutex(())
     private let byPath, chunksOf, children: SQLiteStatement
 
     public init(path: String, digest: Digest) throws {
@@ -46,8 +47,8 @@ public final class Manifest: @unchecked Sendable {
 
     /// Runs `body` holding the connection's lock; a SQLite error (a damaged file: "database disk image
     /// is malformed") becomes a `ManifestError` naming the manifest, like any other bad manifest.
-    private func locked<T>(_ body: () throws -> T) throws -> T {
-        try lock.withLock {
+    private func locked<T: Sendable>(_ body: () throws -> T) throws -> T {
+        try lock.withLock { _ in
             do { return try body() } catch let e as SQLiteError {
                 throw ManifestError.malformed("manifest \(digest.hex): \(e.message)")
             }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TroveTesting
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -100,17 +101,6 @@ final class TroveProcess: @unchecked Sendable {
                          stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "",
                          seconds: Double(secs.components.seconds) + Double(secs.components.attoseconds) / 1e18)
     }
-}
-
-/// Deterministic pseudo-random bytes (xorshift64).
-func pseudoRandom(_ n: Int, seed: UInt64) -> [UInt8] {
-    var s = seed | 1
-    var out = [UInt8](repeating: 0, count: n)
-    for i in 0..<n {
-        if i % 8 == 0 { s ^= s << 13; s ^= s >> 7; s ^= s << 17 }
-        out[i] = UInt8(truncatingIfNeeded: s >> ((i % 8) * 8))
-    }
-    return out
 }
 
 /// A generated Sphinx-like documentation build: `pages` HTML pages sharing boilerplate, static assets,

@@ -1,21 +1,6 @@
 import Testing
 import TroveContent
-
-/// Deterministic pseudo-random bytes (xorshift), so property tests are reproducible.
-func randomBytes(_ n: Int, seed: UInt64) -> [UInt8] {
-    var s = seed | 1
-    var out = [UInt8](repeating: 0, count: n)
-    out.withUnsafeMutableBytes { raw in
-        let words = n / 8
-        let p = raw.baseAddress!
-        for i in 0..<words {
-            s ^= s << 13; s ^= s >> 7; s ^= s << 17
-            p.storeBytes(of: s, toByteOffset: i * 8, as: UInt64.self)
-        }
-        for i in (words * 8)..<n { s ^= s << 13; s ^= s >> 7; s ^= s << 17; raw[i] = UInt8(truncatingIfNeeded: s) }
-    }
-    return out
-}
+import TroveTesting
 
 func boundaries(_ data: [UInt8], _ c: FastCDC) -> [Int] {
     data.withUnsafeBytes { raw in
@@ -30,7 +15,7 @@ func boundaries(_ data: [UInt8], _ c: FastCDC) -> [Int] {
 
     @Test(arguments: [1 as UInt64, 2, 3])
     func boundsHold(seed: UInt64) {
-        let data = randomBytes(4 << 20, seed: seed)
+        let data = pseudoRandom(4 << 20, seed: seed)
         let lengths = data.withUnsafeBytes { FastCDC(params).chunkLengths(of: $0) }
         #expect(lengths.reduce(0, +) == data.count)
         for l in lengths.dropLast() {
@@ -40,7 +25,7 @@ func boundaries(_ data: [UInt8], _ c: FastCDC) -> [Int] {
     }
 
     @Test func averageNearTarget() {
-        let data = randomBytes(16 << 20, seed: 42)
+        let data = pseudoRandom(16 << 20, seed: 42)
         let lengths = data.withUnsafeBytes { FastCDC(params).chunkLengths(of: $0) }
         let avg = Double(data.count) / Double(lengths.count)
         // Normalized chunking centres sizes on min + avg-ish; accept ±35% of the configured average.
@@ -48,12 +33,12 @@ func boundaries(_ data: [UInt8], _ c: FastCDC) -> [Int] {
     }
 
     @Test func deterministic() {
-        let data = randomBytes(2 << 20, seed: 7)
+        let data = pseudoRandom(2 << 20, seed: 7)
         #expect(boundaries(data, FastCDC(params)) == boundaries(data, FastCDC(params)))
     }
 
     @Test func insertionDoesNotShiftLaterBoundaries() {
-        let data = randomBytes(8 << 20, seed: 9)
+        let data = pseudoRandom(8 << 20, seed: 9)
         let c = FastCDC(params)
         let before = Set(boundaries(data, c))
         let shifted = boundaries([0x5a] + data, c).map { $0 - 1 }
@@ -63,7 +48,7 @@ func boundaries(_ data: [UInt8], _ c: FastCDC) -> [Int] {
     }
 
     @Test func localEditChangesFewChunks() {
-        var data = randomBytes(8 << 20, seed: 11)
+        var data = pseudoRandom(8 << 20, seed: 11)
         let c = FastCDC(params)
         let before = Set(boundaries(data, c))
         data[4 << 20] ^= 0xff
@@ -72,7 +57,7 @@ func boundaries(_ data: [UInt8], _ c: FastCDC) -> [Int] {
     }
 
     @Test func streamingNeedsMoreInputUntilFinal() {
-        let data = randomBytes(params.minSize / 2, seed: 3)
+        let data = pseudoRandom(params.minSize / 2, seed: 3)
         data.withUnsafeBytes { raw in
             #expect(FastCDC(params).nextCut(raw, isFinal: false) == nil)
             #expect(FastCDC(params).nextCut(raw, isFinal: true) == raw.count)

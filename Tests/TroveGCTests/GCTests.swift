@@ -6,12 +6,13 @@ import TroveManifest
 import TrovePublish
 import TroveRepository
 import TroveStorage
+import TroveTesting
 
 @Suite struct GCTests {
     /// Two versions sharing some files; version a also has files of its own.
-    static let shared: Tree = ["html/theme.css": blob(1, 40_000), "html/lib.js": blob(2, 30_000)]
-    static let onlyA: Tree = ["html/a1.html": blob(3, 50_000), "html/a2.html": blob(4, 20_000)]
-    static let onlyB: Tree = ["html/b1.html": blob(5, 45_000)]
+    static let shared: Tree = ["html/theme.css": pseudoRandom(40_000, seed: 1), "html/lib.js": pseudoRandom(30_000, seed: 2)]
+    static let onlyA: Tree = ["html/a1.html": pseudoRandom(50_000, seed: 3), "html/a2.html": pseudoRandom(20_000, seed: 4)]
+    static let onlyB: Tree = ["html/b1.html": pseudoRandom(45_000, seed: 5)]
     static var treeA: Tree { shared.merging(onlyA) { x, _ in x } }
     static var treeB: Tree { shared.merging(onlyB) { x, _ in x } }
 
@@ -113,7 +114,7 @@ import TroveStorage
         var trees: [Tree] = []
         var digests: [Digest] = []
         for i in 0..<4 {
-            let t: Tree = ["index.html": blob(100 + UInt64(i), 20_000), "common.css": blob(7, 10_000)]
+            let t: Tree = ["index.html": pseudoRandom(20_000, seed: 100 + UInt64(i)), "common.css": pseudoRandom(10_000, seed: 7)]
             trees.append(t)
             digests.append(Digest(hex: try await publish(repo, "p", "latest", t).manifest!)!)
         }
@@ -257,8 +258,8 @@ import TroveStorage
         var t: Tree = [:]
         for i in 0..<8 {
             let size = 9_000 - 1_000 * i
-            t["p\(i)/common.css"] = blob(500 + UInt64(i), size)
-            for j in 1...3 { t["p\(i)/page\(j).html"] = blob(1000 * v + 10 * UInt64(i) + UInt64(j), size + 100 * j) }
+            t["p\(i)/common.css"] = pseudoRandom(size, seed: 500 + UInt64(i))
+            for j in 1...3 { t["p\(i)/page\(j).html"] = pseudoRandom(size + 100 * j, seed: 1000 * v + 10 * UInt64(i) + UInt64(j)) }
         }
         return t
     }

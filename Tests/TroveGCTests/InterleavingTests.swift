@@ -6,19 +6,20 @@ import TroveGC
 import TrovePublish
 import TroveRepository
 import TroveStorage
+import TroveTesting
 
 /// Pauses a publish before each of its store operations in turn and, while it is paused, deletes the
 /// version whose blobs it is reusing and runs a gc (grace 0) that itself pauses at each step of its
 /// protocol; then resumes both in either order. Every committed version must still export
 /// byte-identically, before and after a final gc.
 @Suite struct InterleavingTests {
-    static let a: Tree = ["html/a.html": blob(11, 30_000), "html/b.css": blob(12, 20_000)]
-    static let b: Tree = ["html/other.html": blob(13, 25_000)]
+    static let a: Tree = ["html/a.html": pseudoRandom(30_000, seed: 11), "html/b.css": pseudoRandom(20_000, seed: 12)]
+    static let b: Tree = ["html/other.html": pseudoRandom(25_000, seed: 13)]
     /// Variant 2: b shares a's stylesheet, so once a is deleted the pack holding the end of a.html and
     /// most of b.css is mostly dead and gets compacted; the racing publish reuses it.
-    static let bSharing: Tree = b.merging(["html/b.css": blob(12, 20_000)]) { x, _ in x }
+    static let bSharing: Tree = b.merging(["html/b.css": pseudoRandom(20_000, seed: 12)]) { x, _ in x }
     /// Variant 1: the racing publish reuses a's chunks (dedup against a's manifest) and adds its own.
-    static let superset: Tree = a.merging(["html/new.html": blob(14, 15_000)]) { x, _ in x }
+    static let superset: Tree = a.merging(["html/new.html": pseudoRandom(15_000, seed: 14)]) { x, _ in x }
 
     enum Order: CaseIterable { case publishFirst, gcFirst }
 

@@ -5,6 +5,7 @@ import TroveGC
 import TrovePublish
 import TroveRepository
 import TroveStorage
+import TroveTesting
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,9 +47,9 @@ import Glibc
         let store = try LocalBlobStore(root: root)
         try await StoreMarker.create(in: store) // the CLI refuses a location without it
         let repo = repository(store)
-        let keep: Tree = ["html/keep.html": blob(21, 60_000)]
+        let keep: Tree = ["html/keep.html": pseudoRandom(60_000, seed: 21)]
         var doomed: Tree = [:]
-        for i in 0..<6 { doomed["html/d\(i).html"] = blob(30 + UInt64(i), 40_000) }
+        for i in 0..<6 { doomed["html/d\(i).html"] = pseudoRandom(40_000, seed: 30 + UInt64(i)) }
         let kept = try await publish(repo, "p", "keep", keep)
         let gone = try await publish(repo, "p", "gone", doomed)
         #expect(gone.packs > 3)
@@ -84,7 +85,7 @@ import Glibc
         let verify = try run(["verify", "--deep"] + storeArgs)
         #expect(verify.status == 0, "verify after kill: \(verify.out) \(verify.err)")
         // A publish is not held up by the dead gc's sweep.
-        try await publish(repo, "p", "after", ["x.html": blob(99, 5_000)])
+        try await publish(repo, "p", "after", ["x.html": pseudoRandom(5_000, seed: 99)])
 
         let next = try run(["gc", "--grace", "0s", "--json"] + storeArgs)
         #expect(next.status == 0, "gc after kill: \(next.err)")
@@ -109,7 +110,7 @@ import Glibc
         let store = try LocalBlobStore(root: root)
         try await StoreMarker.create(in: store) // the CLI refuses a location without it
         let repo = repository(store)
-        let r = try await publish(repo, "docs", "v1", ["index.html": blob(5, 30_000)])
+        let r = try await publish(repo, "docs", "v1", ["index.html": pseudoRandom(30_000, seed: 5)])
         let pack = try await repo.manifest(Digest(hex: r.manifest!)!).referencedObjects().packs[0]
         try await store.delete([StoreLayout.pack(pack)])
         let v = try run(["verify", "--store", "file://" + root.path, "--cache-dir", tempDir("cli-cache").path])

@@ -1,5 +1,5 @@
 import Foundation
-import TestSupport
+import TroveTesting
 import Synchronization
 import Testing
 import TroveContent
@@ -12,14 +12,14 @@ import TroveStorage
 /// any ref still names must export byte-identically to the tree it was published from.
 @Suite struct StressTests {
     /// A pool of file contents shared across builds, so dedup and pack sharing are the norm.
-    static let pool: [[UInt8]] = (0..<16).map { blob(1000 + UInt64($0), 3_000 + Int($0) * 2_500) }
+    static let pool: [[UInt8]] = (0..<16).map { pseudoRandom(3_000 + Int($0) * 2_500, seed: 1000 + UInt64($0)) }
 
     static func tree(build: Int, rng: inout SplitMix) -> Tree {
         var t: Tree = ["build-id.txt": Array("build \(build)".utf8)]
         for i in 0..<Int.random(in: 3...7, using: &rng) {
             t["html/f\(i).html"] = pool[Int.random(in: 0..<pool.count, using: &rng)]
         }
-        if Bool.random(using: &rng) { t["html/unique.bin"] = blob(50_000 + UInt64(build), 9_000) }
+        if Bool.random(using: &rng) { t["html/unique.bin"] = pseudoRandom(9_000, seed: 50_000 + UInt64(build)) }
         return t
     }
 

@@ -1,5 +1,4 @@
 import Foundation
-import TestSupport
 import Synchronization
 import TroveContent
 import TroveGC
@@ -7,46 +6,7 @@ import TroveManifest
 import TrovePublish
 import TroveRepository
 import TroveStorage
-
-
-func blob(_ seed: UInt64, _ size: Int) -> [UInt8] {
-    var g = SplitMix(seed)
-    var out = [UInt8](repeating: 0, count: size)
-    var i = 0
-    while i < size {
-        var w = g.next()
-        for _ in 0..<8 where i < size { out[i] = UInt8(truncatingIfNeeded: w); w >>= 8; i += 1 }
-    }
-    return out
-}
-
-typealias Tree = [String: [UInt8]]
-
-func tempDir(_ name: String) -> URL {
-    let u = FileManager.default.temporaryDirectory.appendingPathComponent("trove-gc-tests/\(name)-\(UUID().uuidString.prefix(8))")
-    try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
-    return u
-}
-
-func writeTree(_ tree: Tree, to dir: URL) throws {
-    for (path, bytes) in tree {
-        let u = dir.appendingPathComponent(path)
-        try FileManager.default.createDirectory(at: u.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Data(bytes).write(to: u)
-    }
-}
-
-func readTree(_ dir: URL) throws -> Tree {
-    var out: Tree = [:]
-    let e = FileManager.default.enumerator(atPath: dir.path)!
-    while let p = e.nextObject() as? String {
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: dir.appendingPathComponent(p).path, isDirectory: &isDir), !isDir.boolValue {
-            out[p] = Array(try Data(contentsOf: dir.appendingPathComponent(p)))
-        }
-    }
-    return out
-}
+import TroveTesting
 
 func repository(_ store: any BlobStore) -> Repository {
     Repository(store: store, cacheDirectory: tempDir("cache"))
@@ -73,16 +33,6 @@ func publish(_ repo: Repository, _ project: String, _ version: String, _ tree: T
     defer { try? FileManager.default.removeItem(at: dir) }
     try writeTree(tree, to: dir)
     return try await Publisher(repository: repo, options: options).publish(project: project, version: version, from: dir.path)
-}
-
-/// Exports a build through a fresh repository (no manifest cache) and reads it back.
-func exported(_ store: any BlobStore, manifest: Digest) async throws -> Tree {
-    let repo = repository(store)
-    let dir = tempDir("export")
-    defer { try? FileManager.default.removeItem(at: dir) }
-    let m = try await repo.manifest(manifest)
-    _ = try await Exporter(repository: repo).export(m, to: dir.path + "/out")
-    return try readTree(dir.appendingPathComponent("out"))
 }
 
 func gcOptions(grace: Duration = .zero, compactBelow: Double = 0, keep: Int = 100, dryRun: Bool = false) -> GCOptions {
@@ -154,40 +104,4 @@ final class PausePoint: Sendable {
     }
 
     func resume() { resumeCont.yield(()); resumeCont.finish() }
-}
-
-/// Calls `before` ahead of every operation on the wrapped store (operation number, description).
-final class HookedStore: BlobStore {
-    let base: any BlobStore
-    let before: @Sendable (Int, String) async -> Void
-    private let counter = Atomic<Int>(0)
-
-    init(_ base: any BlobStore, before: @escaping @Sendable (Int, String) async -> Void) {
-        self.base = base
-        self.before = before
-    }
-
-    var displayName: String { base.displayName }
-    private func hook(_ s: String) async { await before(counter.wrappingAdd(1, ordering: .relaxed).oldValue, s) }
-
-    func put(_ key: ObjectKey, _ bytes: [UInt8], condition: WriteCondition) async throws -> String {
-        await hook("put \(key)")
-        return try await base.put(key, bytes, condition: condition)
-    }
-    func read(_ key: ObjectKey, range: ByteRange?) async throws -> Blob {
-        await hook("get \(key)")
-        return try await base.read(key, range: range)
-    }
-    func head(_ key: ObjectKey) async throws -> ObjectInfo? {
-        await hook("head \(key)")
-        return try await base.head(key)
-    }
-    func list(prefix: String, continuation: String?) async throws -> ListPage {
-        await hook("list \(prefix)")
-        return try await base.list(prefix: prefix, continuation: continuation)
-    }
-    func delete(_ keys: [ObjectKey]) async throws {
-        await hook("delete \(keys.count)")
-        try await base.delete(keys)
-    }
 }

@@ -6,6 +6,7 @@ import TroveManifest
 import TroveRepository
 import TroveStorage
 @testable import TrovePublish
+import TroveTesting
 
 @Suite struct BadInputTests {
     func mkfifo(_ path: String) { _ = Glibc.mkfifo(path, 0o644) }

@@ -6,6 +6,7 @@ import TroveManifest
 import TroveRepository
 import TroveStorage
 @testable import TrovePublish
+import TroveTesting
 
 /// A store is written by builds that run a project's own code, so a manifest is untrusted input: a
 /// valid SQLite file stored under its own digest passes the digest check. These tests rewrite a real

@@ -6,6 +6,7 @@ import TroveManifest
 import TroveRepository
 import TroveStorage
 @testable import TrovePublish
+import TroveTesting
 
 /// A project's first publish trains its dictionary on one worker while the others chunk and hash,
 /// deferring compression of their new chunks until the dictionary is stored (PublishWorkers).

@@ -5,6 +5,7 @@ import TroveContent
 import TroveRepository
 import TroveStorage
 @testable import TrovePublish
+import TroveTesting
 
 /// Records the order in which writes start and finish (`store` is the store to publish to); pack
 /// uploads are slow (so the manifest is built while they run) and, with `failPacksAfter`, the packs
@@ -20,8 +21,8 @@ final class OrderRecordingStore: Sendable {
         self.failPacksAfter = failPacksAfter
     }
 
-    var store: PutHookStore {
-        PutHookStore(base: base) { [self] key, write in
+    var store: HookedStore {
+        HookedStore(base, put: { [self] key, write in
             let k = key.rawValue
             if k.hasPrefix(StoreLayout.packsPrefix) {
                 let n = packs.withLock { $0 += 1; return $0 }
@@ -34,7 +35,7 @@ final class OrderRecordingStore: Sendable {
             if k.hasPrefix(StoreLayout.manifestsPrefix) { events.withLock { $0.append("manifest start") } }
             if case .version? = StoreLayout.refEntry(key) { events.withLock { $0.append("ref start") } }
             return try await write()
-        }
+        })
     }
 }
 

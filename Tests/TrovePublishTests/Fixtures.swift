@@ -74,20 +74,6 @@ final class Fixture: @unchecked Sendable {
     }
 }
 
-func pseudoRandom(_ n: Int, seed: UInt64) -> [UInt8] {
-    var s = seed | 1
-    var out = [UInt8](repeating: 0, count: n)
-    out.withUnsafeMutableBytes { raw in
-        let p = raw.baseAddress!
-        for i in 0..<(n / 8) {
-            s ^= s << 13; s ^= s >> 7; s ^= s << 17
-            p.storeBytes(of: s, toByteOffset: i * 8, as: UInt64.self)
-        }
-        for i in (n / 8 * 8)..<n { s ^= s << 13; s ^= s >> 7; s ^= s << 17; raw[i] = UInt8(truncatingIfNeeded: s) }
-    }
-    return out
-}
-
 /// A documentation-like page: shared boilerplate, a unique body, a dated footer.
 func page(_ i: Int, date: String, bodyWords: Int = 4000) -> String {
     var g = UInt64(i + 1) &* 0x9E37_79B9_7F4A_7C15

@@ -5,12 +5,13 @@ import TroveContent
 import TroveRepository
 import TroveStorage
 @testable import TrovePublish
+import TroveTesting
 
 /// Passes everything through, except that pack uploads fail once `allowedPacks` have been stored.
-func failingPackStore(_ base: any BlobStore, allowedPacks: Int) -> PutHookStore {
+func failingPackStore(_ base: any BlobStore, allowedPacks: Int) -> HookedStore {
     final class Count: Sendable { let stored = Mutex(0) }
     let count = Count()
-    return PutHookStore(base: base) { key, write in
+    return HookedStore(base, put: { key, write in
         if key.rawValue.hasPrefix(StoreLayout.packsPrefix) {
             let ok = count.stored.withLock { n in
                 guard n < allowedPacks else { return false }
@@ -20,7 +21,7 @@ func failingPackStore(_ base: any BlobStore, allowedPacks: Int) -> PutHookStore 
             if !ok { throw BlobStoreError.permanent("injected: pack uploads fail") }
         }
         return try await write()
-    }
+    })
 }
 
 @Suite struct JournalTests {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TestSupport
+import TroveTesting
 import TroveContent
 import TroveGC
 import TroveManifest

@@ -5,6 +5,7 @@ import TroveGC
 import TroveRepository
 import TroveStorage
 @testable import TrovePublish
+import TroveTesting
 
 /// A publish never commits a manifest naming a pack that is not in the store: republishing over a lost
 /// or truncated pack stores its chunks again (issue 12, item 6), and verify names what the loss broke.

@@ -6,6 +6,7 @@ import TroveManifest
 import TroveRepository
 @testable import TrovePublish
 import TroveGC
+import TroveTesting
 
 @Suite struct RoundTripTests {
     @Test func edgeCaseTreeExportsByteIdentical() async throws {
@@ -140,10 +141,10 @@ import TroveGC
         // there, so both read the ref before either switched it (the overlap this test is about, made
         // certain instead of hoped for); the loser's retry passes straight through.
         let barrier = SwitchBarrier(parties: 2)
-        let store = PutHookStore(base: fx.metered) { key, write in
+        let store = HookedStore(fx.metered, put: { key, write in
             if case .version? = StoreLayout.refEntry(key) { await barrier.arrive() }
             return try await write()
-        }
+        })
         let racing = Repository(store: store, cacheDirectory: fx.root.appendingPathComponent("cache-race"))
         var o = PublishOptions()
         o.buildTime = Date(timeIntervalSince1970: 1_700_000_000)

@@ -6,6 +6,7 @@ import Testing
 import TroveHTTP
 import TroveS3
 import TroveStorage
+import TroveTesting
 
 /// S3BlobStore against moto with every request's signature verified (see Tests/s3server/moto_launcher.py).
 @Suite(.serialized) struct S3BlobStoreTests {
@@ -96,7 +97,11 @@ import TroveStorage
         let proxy = try await FaultProxy.start(failRate: 1.0, faults: "503,500,reset-before")
         defer { proxy.stop() }
         let moto = try await Moto.shared()
-        let attempts = AttemptTimes(try Moto.store(moto, endpoint: proxy.endpoint))
+        let times = Mutex<[ContinuousClock.Instant]>([])
+        let attempts = HookedStore(try Moto.store(moto, endpoint: proxy.endpoint), put: { _, write in
+            times.withLock { $0.append(ContinuousClock.now) }
+            return try await write()
+        })
         let store = RetryingBlobStore(attempts,
                                       policy: RetryPolicy(maxAttempts: 1000, baseDelay: .milliseconds(20), maxDelay: .milliseconds(200), totalTimeout: .seconds(2)))
         let error = try await failure { try await store.put("p", [1, 2, 3]) }
@@ -104,7 +109,7 @@ import TroveStorage
         // Given up because of the time cap, not the attempt cap; not before the cap (from the first
         // attempt, which starts after the retrier's own clock), and no attempt started after the cap
         // but the one the last wait was cut short for. No bound on how slow a loaded machine may be.
-        let started = attempts.times.withLock { $0 }
+        let started = times.withLock { $0 }
         #expect(started.count > 1 && started.count < 1000 && !error.contains("after 1000 attempts"), "\(started.count) attempts")
         #expect(ContinuousClock.now - started[0] >= .seconds(2))
         #expect(started.filter { $0 - started[0] >= .seconds(2) }.count <= 1)
@@ -175,20 +180,4 @@ import TroveStorage
         Issue.record("expected an error")
         return ""
     }
-}
-
-/// Records when each put starts on the wrapped store.
-final class AttemptTimes: BlobStore {
-    let base: any BlobStore
-    let times = Mutex<[ContinuousClock.Instant]>([])
-    init(_ base: any BlobStore) { self.base = base }
-    var displayName: String { base.displayName }
-    func put(_ key: ObjectKey, _ bytes: [UInt8], condition: WriteCondition) async throws -> String {
-        times.withLock { $0.append(ContinuousClock.now) }
-        return try await base.put(key, bytes, condition: condition)
-    }
-    func read(_ key: ObjectKey, range: ByteRange?) async throws -> Blob { try await base.read(key, range: range) }
-    func head(_ key: ObjectKey) async throws -> ObjectInfo? { try await base.head(key) }
-    func list(prefix: String, continuation: String?) async throws -> ListPage { try await base.list(prefix: prefix, continuation: continuation) }
-    func delete(_ keys: [ObjectKey]) async throws { try await base.delete(keys) }
 }

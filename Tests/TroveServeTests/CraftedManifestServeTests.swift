@@ -72,6 +72,6 @@ import TroveStorage
             #expect(statuses == Array(repeating: 502, count: 8))
             #expect(try await c.get("/demo/v1/index.html").status == 502)
         }
-        #expect(h.counting.reads(StoreLayout.manifest(digest)) == 1)
+        #expect(h.store.reads(StoreLayout.manifest(digest)) == 1)
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
-import TestSupport
+import TroveTesting
 import Testing
 import TroveContent
 @testable import TroveServe

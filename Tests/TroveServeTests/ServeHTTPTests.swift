@@ -5,6 +5,7 @@ import TroveManifest
 import TroveRepository
 import TroveServe
 import TroveStorage
+import TroveTesting
 
 /// Every behaviour of `trove serve`, seen by a real HTTP client (curl) against a running server.
 @Suite(.serialized) struct ServeHTTPTests {
@@ -345,7 +346,7 @@ import TroveStorage
                 Array("GET /demo/v1/page.html HTTP/1.1\r\nHost: x\r\nRange: bytes=-0\r\n\r\n".utf8),
                 Array("GET /demo/v1/page.html HTTP/1.1\r\nHost: x\r\nRange: bytes=\0-1\r\n\r\n".utf8),
                 Array("\u{1}\u{2}\u{3}garbage\r\n\r\n".utf8),
-                noise(70_000, seed: 3),
+                pseudoRandom(70_000, seed: 3),
             ]
             for req in rawRequests {
                 let reply = String(decoding: try await c.raw(req), as: UTF8.self)
@@ -393,7 +394,7 @@ import TroveStorage
         try await h.publish("demo", "v1", Site.files)
         try await h.withServer { (c: Client, _: TroveServer) async throws in
             #expect(try await c.get("/demo/v1/").status == 200) // ref, manifest and chunk now cached
-            h.faulty.down.store(true, ordering: .relaxed)
+            h.store.down.store(true, ordering: .relaxed)
             // Cold paths need the store: 503 with Retry-After.
             let cold = try await c.get("/demo/v1/page.html")
             #expect(cold.status == 503)
@@ -401,7 +402,7 @@ import TroveStorage
             #expect(try await c.get("/demo/v2/").status == 503)
             // What is cached keeps working through the outage.
             #expect(try await c.get("/demo/v1/").status == 200)
-            h.faulty.down.store(false, ordering: .relaxed)
+            h.store.down.store(false, ordering: .relaxed)
             #expect(try await c.get("/demo/v1/page.html").status == 200)
             let metrics = try await c.get("/metrics").text
             #expect(metrics.contains("trove_serve_store_errors_total{kind=\"unavailable\"}"))

@@ -9,55 +9,17 @@ import TrovePublish
 import TroveRepository
 import TroveServe
 import TroveStorage
+import TroveTesting
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A store that can be switched into an outage (every call fails as a transient error).
-final class FaultyStore: BlobStore {
-    let base: any BlobStore
-    let down = Atomic<Bool>(false)
-    init(_ base: any BlobStore) { self.base = base }
-    var displayName: String { "faulty(\(base.displayName))" }
-    func check() throws { if down.load(ordering: .relaxed) { throw BlobStoreError.transient("simulated outage") } }
-    func put(_ key: ObjectKey, _ bytes: [UInt8], condition: WriteCondition) async throws -> String {
-        try check(); return try await base.put(key, bytes, condition: condition)
-    }
-    func read(_ key: ObjectKey, range: ByteRange?) async throws -> Blob { try check(); return try await base.read(key, range: range) }
-    func head(_ key: ObjectKey) async throws -> ObjectInfo? { try check(); return try await base.head(key) }
-    func list(prefix: String, continuation: String?) async throws -> ListPage { try check(); return try await base.list(prefix: prefix, continuation: continuation) }
-    func delete(_ keys: [ObjectKey]) async throws { try check(); try await base.delete(keys) }
-}
-
-/// Counts reads by key (how often serve fetched one object).
-final class CountingStore: BlobStore {
-    let base: any BlobStore
-    private let counts = Mutex<[String: Int]>([:])
-    init(_ base: any BlobStore) { self.base = base }
-    var displayName: String { base.displayName }
-    func reads(_ key: ObjectKey) -> Int { counts.withLock { $0[key.rawValue] ?? 0 } }
-    func put(_ key: ObjectKey, _ bytes: [UInt8], condition: WriteCondition) async throws -> String {
-        try await base.put(key, bytes, condition: condition)
-    }
-    func read(_ key: ObjectKey, range: ByteRange?) async throws -> Blob {
-        counts.withLock { $0[key.rawValue, default: 0] += 1 }
-        return try await base.read(key, range: range)
-    }
-    func head(_ key: ObjectKey) async throws -> ObjectInfo? { try await base.head(key) }
-    func list(prefix: String, continuation: String?) async throws -> ListPage { try await base.list(prefix: prefix, continuation: continuation) }
-    func delete(_ keys: [ObjectKey]) async throws { try await base.delete(keys) }
-}
-
 /// A build tree on disk, written from a dictionary of relative path → contents.
 struct TreeBuilder {
     let root: String
-    init(_ files: [String: [UInt8]], symlinks: [String: String] = [:]) throws {
-        root = NSTemporaryDirectory() + "trove-serve-tree-\(UUID().uuidString)"
-        for (path, bytes) in files {
-            let full = root + "/" + path
-            try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            try Data(bytes).write(to: URL(fileURLWithPath: full))
-        }
+    init(_ files: Tree, symlinks: [String: String] = [:]) throws {
+        root = tempDir("serve-tree").path
+        try writeTree(files, to: URL(fileURLWithPath: root))
         for (path, target) in symlinks {
             let full = root + "/" + path
             try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
@@ -67,17 +29,6 @@ struct TreeBuilder {
     func remove() { try? FileManager.default.removeItem(atPath: root) }
 }
 
-/// Deterministic pseudo-random bytes (incompressible) of a given size.
-func noise(_ n: Int, seed: UInt64) -> [UInt8] {
-    var s = seed &* 0x9E3779B97F4A7C15 | 1
-    var out = [UInt8](repeating: 0, count: n)
-    for i in 0..<n {
-        s ^= s << 13; s ^= s >> 7; s ^= s << 17
-        out[i] = UInt8(truncatingIfNeeded: s)
-    }
-    return out
-}
-
 func text(_ s: String) -> [UInt8] { Array(s.utf8) }
 
 /// The standard fixture site: a Read the Docs layout with html/, pdf/ and epub/.
@@ -85,7 +36,7 @@ enum Site {
     static let page = text("<html><head><link rel=stylesheet href=_static/site.css></head><body>"
                            + String(repeating: "Trove serves documentation. ", count: 60) + "</body></html>\n")
     static let css = text("body { color: #333 }\n" + String(repeating: ".x { margin: 0 }\n", count: 50))
-    static let pdf = noise(3 << 20 + 12345, seed: 7) // several chunks, incompressible
+    static let pdf = pseudoRandom(3 << 20 + 12345, seed: 7) // several chunks, incompressible
     static let files: [String: [UInt8]] = [
         "html/index.html": text("<html>index v1</html>\n"),
         "html/page.html": page,
@@ -102,16 +53,15 @@ enum Site {
 /// A server over a memory store, running in-process on 127.0.0.1 with an OS-chosen port.
 final class Harness: Sendable {
     let memory = MemoryBlobStore()
-    let faulty: FaultyStore
-    let counting: CountingStore
+    /// The memory store as serve sees it: an outage switch (`down`) and read counts.
+    let store: HookedStore
     let repository: Repository
     let cacheDir: String
 
     init() {
-        faulty = FaultyStore(memory)
-        counting = CountingStore(faulty)
+        store = HookedStore(memory)
         cacheDir = NSTemporaryDirectory() + "trove-serve-cache-\(UUID().uuidString)"
-        repository = Repository(store: counting, cacheDirectory: URL(fileURLWithPath: cacheDir))
+        repository = Repository(store: store, cacheDirectory: URL(fileURLWithPath: cacheDir))
     }
 
     @discardableResult

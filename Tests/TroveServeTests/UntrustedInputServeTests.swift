@@ -54,7 +54,7 @@ import TroveStorage
         defer { task.cancel() }
         var port = 0
         for await p in stream { port = p }
-        h.faulty.down.store(true, ordering: .relaxed)
+        h.store.down.store(true, ordering: .relaxed)
         let secret = String(repeating: "c0ffee", count: 10) + "beef"
         let r = try await Client(port: port).get("/demo/v1/page.html?expires=9999999999&signature=00&signature=\(secret)")
         #expect(r.status == 503)
