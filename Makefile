@@ -5,9 +5,11 @@
 SWIFT    ?= swift
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PKGS := libssl-dev libzstd-dev libsqlite3-dev libcurl4-openssl-dev pkg-config sqlite3 zstd curl python3-pip
-PY_PKGS  := moto[server] boto3 werkzeug flask azure-storage-blob
+# Only `make test` needs these: headless Chromium for the browser login test (ServeAuthEndToEndTests).
+TEST_APT_PKGS := chromium
+PY_PKGS  := moto[server] boto3 werkzeug flask azure-storage-blob websocket-client
 
-.PHONY: all deps pydeps build release bench-tools demo test bench clean
+.PHONY: all deps testdeps pydeps build release bench-tools demo test bench clean
 
 # Release binaries link the Swift runtime and Foundation statically: one self-contained file to copy
 # onto a build server (it needs glibc, libstdc++, OpenSSL, zstd and SQLite; libcurl only for S3), and a
@@ -31,10 +33,19 @@ deps:
 	fi
 	@command -v $(SWIFT) >/dev/null || { echo "swift not found: install the Swift 6 toolchain"; exit 1; }
 
+# Debian packages only the tests use (installed only when missing, like deps).
+testdeps: deps
+	@missing=""; for p in $(TEST_APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages for the tests:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
 # Python packages the tests use (moto's S3 server, botocore for SigV4 cross-checks, Microsoft's
-# azure-storage-blob: the Azure test server checks signatures with its code; sdk_client_test.py drives it).
+# azure-storage-blob: the Azure test server checks signatures with its code; sdk_client_test.py drives it;
+# websocket-client: the DevTools protocol to headless Chromium, Tests/authserver/browser_login.py).
 pydeps:
-	@python3 -c "import moto, boto3, werkzeug, flask, azure.storage.blob" 2>/dev/null || python3 -m pip install -q $(PY_PKGS)
+	@python3 -c "import moto, boto3, werkzeug, flask, azure.storage.blob, websocket" 2>/dev/null || python3 -m pip install -q $(PY_PKGS)
 
 build: deps
 	$(SWIFT) build
@@ -49,7 +60,7 @@ bench-tools: release
 demo: release
 	TROVE=.build/release/trove scripts/demo.sh
 
-test: deps pydeps
+test: deps testdeps pydeps
 	$(SWIFT) build --build-tests $(TEST_FLAGS)
 	python3 Tests/azureserver/sdk_client_test.py
 	$(SWIFT) test $(TEST_FLAGS)

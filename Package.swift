@@ -44,9 +44,9 @@ let package = Package(
             "TroveContent", "TroveStorage", "TroveManifest", "TroveRepository",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // Feature: serving published versions over HTTP.
+        // Feature: serving published versions over HTTP (TroveHTTP: the client of serve.auth_url).
         .target(name: "TroveServe", dependencies: [
-            "TroveRepository", "TroveManifest", "TroveContent", "TroveStorage",
+            "TroveRepository", "TroveManifest", "TroveContent", "TroveStorage", "TroveHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -112,10 +112,11 @@ let package = Package(
         .testTarget(name: "TroveHTTPTests", dependencies: ["TroveHTTP", "CloudTestSupport", "S3TestServer"]),
         .testTarget(name: "TroveS3Tests", dependencies: ["TroveS3", "TroveHTTP", "TroveStorage", "TroveTesting", "BlobStoreConformance", "S3TestServer"], exclude: ["Fixtures"]),
         .testTarget(name: "TroveAzureTests", dependencies: ["TroveAzure", "TroveHTTP", "TroveStorage", "BlobStoreConformance", "AzureTestServer"]),
-        .testTarget(name: "TroveCLITests", dependencies: ["TroveContent", "TroveStorage", "TroveHTTP", "TroveS3", "TroveAzure", "TroveTesting", "S3TestServer", "AzureTestServer"]),
+        .testTarget(name: "TroveCLITests", dependencies: ["TroveContent", "TroveStorage", "TroveHTTP", "TroveS3", "TroveAzure", "TroveTesting", "CloudTestSupport", "S3TestServer", "AzureTestServer"]),
         .testTarget(name: "TroveGCTests", dependencies: ["TroveGC", "TroveTesting", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
         .testTarget(name: "TroveServeTests", dependencies: [
             "TroveServe", "TroveTesting", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent",
+            "TroveHTTP", "CloudTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import TroveRepository
+import TroveHTTP
 import TroveServe
 import TroveStorage
 
@@ -62,9 +63,25 @@ struct ServeCommand: TroveSubcommand {
         let privateProjects = Set(try settings.list("serve.private_projects"))
         let signingKey = settings.string("serve.signing_key").flatMap { $0.isEmpty ? nil : $0 }
         c.access = AccessPolicy(privateProjects: privateProjects, tokens: tokens, signingKey: signingKey)
+        if let url = settings.string("serve.auth_url"), try settings.value("serve.auth_url") != nil {
+            var auth = ExternalAuthorization(url: url.trimmingCharacters(in: .whitespaces))
+            if case .list(let names)? = try settings.value("serve.auth_headers") { auth.forwardedHeaders = names }
+            if let d = settings.string("serve.auth_denied"), let mode = ExternalAuthorization.Denial(rawValue: d.trimmingCharacters(in: .whitespaces)) {
+                auth.denial = mode
+            }
+            if let d = try settings.duration("serve.auth_ttl") { auth.ttl = d }
+            if let n = try settings.integer("serve.auth_cache_entries") { auth.maxEntries = n }
+            if let d = try settings.duration("serve.auth_timeout") { auth.timeout = d }
+            // The endpoint is reached through libcurl: without it, stop now (exit 69) rather than 503 every protected read.
+            try CurlLibrary.load()
+            c.authorization = auth
+        }
         let logger = Logger(label: "trove.serve")
-        if !privateProjects.isEmpty && tokens.isEmpty && signingKey == nil {
-            logger.warning("private projects are configured but neither serve.tokens nor serve.signing_key: they are unreachable")
+        if !privateProjects.isEmpty && tokens.isEmpty && signingKey == nil && c.authorization == nil {
+            logger.warning("private projects are configured but none of serve.tokens, serve.signing_key or serve.auth_url: they are unreachable")
+        }
+        if privateProjects.isEmpty && c.authorization != nil {
+            logger.warning("serve.auth_url is set but serve.private_projects is empty: the endpoint is asked about private projects only, so it is never asked")
         }
         // A listed project that does not exist is most likely a typo, and the project meant stays public.
         let existing = Set(try await ctx.repository.projects())

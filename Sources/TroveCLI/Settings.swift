@@ -1,6 +1,7 @@
 import CYaml
 import Foundation
 import TroveRepository
+import TroveServe
 import TroveStorage
 import Yams
 
@@ -51,6 +52,11 @@ struct Settings {
         "serve.idle_timeout": Spec(kind: .duration(.seconds(1)...SettingValue.maxDuration)),
         "serve.access_log": Spec(kind: .bool), "serve.fast_path": Spec(kind: .bool),
         "serve.base_url": Spec(kind: .string, flag: "--base-url"),
+        "serve.auth_url": Spec(kind: .httpURL), "serve.auth_headers": Spec(kind: .headerNames),
+        "serve.auth_denied": Spec(kind: .oneOf(ExternalAuthorization.Denial.allCases.map(\.rawValue))),
+        "serve.auth_ttl": Spec(kind: .duration(.zero...SettingValue.maxDuration)),
+        "serve.auth_cache_entries": Spec(kind: .integer(1...10_000_000)),
+        "serve.auth_timeout": Spec(kind: .duration(.milliseconds(10)...Duration.seconds(600))),
         "gc.grace": Spec(kind: .duration(.zero...SettingValue.maxDuration), flag: "--grace"),
         "gc.keep_builds": Spec(kind: .integer(1...100_000), flag: "--keep-builds"),
         "gc.keep_within": Spec(kind: .duration(.zero...SettingValue.maxDuration), flag: "--keep-within"),
@@ -174,6 +180,18 @@ struct Settings {
         case .projectNames:
             let entries = commaList(raw)
             parsed = entries.allSatisfy({ (try? Names.validate($0, what: "project")) != nil }) ? .list(entries) : nil
+        case .httpURL:
+            let u = URLComponents(string: raw.trimmingCharacters(in: .whitespaces))
+            parsed = u.flatMap { u in
+                guard let scheme = u.scheme?.lowercased(), scheme == "http" || scheme == "https", let host = u.host, !host.isEmpty
+                else { return nil }
+                return .string(raw.trimmingCharacters(in: .whitespaces))
+            }
+        case .headerNames:
+            let entries = commaList(raw)
+            parsed = !entries.isEmpty && entries.allSatisfy(isHeaderName) ? .list(entries) : nil
+        case .oneOf(let choices):
+            parsed = choices.contains(raw.trimmingCharacters(in: .whitespaces)) ? .string(raw.trimmingCharacters(in: .whitespaces)) : nil
         case .projectVersions:
             let entries = commaList(raw)
             parsed = entries.allSatisfy({ e in
@@ -183,11 +201,19 @@ struct Settings {
         }
         guard let parsed else {
             let shown = Output.safe(String(raw.prefix(80))) + (raw.count > 80 ? "…" : "")
-            let message = "\(source) must be \(kind.expected), got '\(shown)'"
+            // A URL may carry a password or a key: never repeat it.
+            let message = kind.echoesValue ? "\(source) must be \(kind.expected), got '\(shown)'" : "\(source) must be \(kind.expected)"
             if case .flag = source { throw CLIError.usage(message) }
             throw CLIError.config(message)
         }
         return parsed
+    }
+
+    /// An HTTP field name (RFC 9110 token).
+    static func isHeaderName(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(b)
+        }
     }
 
     /// `a, b,c` → `["a", "b", "c"]` (blank entries dropped).
@@ -296,6 +322,15 @@ enum SettingKind {
     case projectNames
     /// Comma-separated `PROJECT=VERSION` entries (`serve.default_versions`).
     case projectVersions
+    /// An `http://` or `https://` URL with a host (`serve.auth_url`); never echoed in errors.
+    case httpURL
+    /// Comma-separated HTTP header names (`serve.auth_headers`).
+    case headerNames
+    /// One of a few words (`serve.auth_denied`).
+    case oneOf([String])
+
+    /// Whether an error may quote the rejected value (not for URLs, which may hold credentials).
+    var echoesValue: Bool { if case .httpURL = self { false } else { true } }
 
     var expected: String {
         switch self {
@@ -307,6 +342,9 @@ enum SettingKind {
             "a duration such as 500ms, 30s, 10m, 6h or 7d, from \(SettingKind.show(r.lowerBound)) to \(SettingKind.show(r.upperBound))"
         case .projectNames: "comma-separated project names (1-100 letters, digits, '.', '_' or '-', starting with a letter or digit)"
         case .projectVersions: "comma-separated PROJECT=VERSION entries with valid project and version names"
+        case .httpURL: "an http:// or https:// URL with a host"
+        case .headerNames: "comma-separated HTTP header names (letters, digits and !#$%&'*+-.^_`|~)"
+        case .oneOf(let choices): "one of " + choices.joined(separator: ", ")
         }
     }
 

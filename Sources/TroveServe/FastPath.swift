@@ -11,9 +11,10 @@ import TroveContent
 
 // The fast path: GET/HEAD requests for public files whose answer is entirely in memory (fresh ref
 // answer, cached path lookup, cached whole-file bytes or verified zstd frame) are answered right in the
-// NIO pipeline, synchronously, without entering Hummingbird's async responder. Everything else (misses,
-// stale refs, private projects, ranges, redirects, 404s, /metrics, requests with bodies, anything
-// unusual) goes to Hummingbird unchanged. The answer is the one the slow path would give: same status,
+// NIO pipeline, synchronously, without entering Hummingbird's async responder; so are private files
+// that a token or a cached decision of the host application grants (`mayReadFromMemory`). Everything
+// else (misses, stale refs, other private requests, ranges, redirects, 404s, /metrics, requests with
+// bodies, anything unusual) goes to Hummingbird unchanged. The answer is the one the slow path would give: same status,
 // headers and body (see `send`), same metrics and access log line.
 
 /// A GET or HEAD the fast path may answer: no body, no `Range`, keep-alive; the two headers that
@@ -23,6 +24,8 @@ struct FastRequest {
     var target: String
     var acceptEncoding: String?
     var ifNoneMatch: String?
+    /// Where a private project's credentials are read from, if the target turns out to be one.
+    var credentials: FastCredentials = .none
 }
 
 /// One answer made by the fast path.
@@ -55,18 +58,20 @@ extension TroveServer {
               fields[.transferEncoding] == nil, fields[.expect] == nil else { return nil }
         if let c = fields[.connection], c.lowercased() != "keep-alive" { return nil }
         return fastReply(FastRequest(isHead: isHead, target: target, acceptEncoding: fields[.acceptEncoding],
-                                     ifNoneMatch: fields[.ifNoneMatch]))
+                                     ifNoneMatch: fields[.ifNoneMatch], credentials: .fields(fields)))
     }
 
     /// What a fast-path target names, when everything needed to answer it is in memory.
     enum FastTarget {
         case healthz
-        case file(project: String, version: String, manifest: Digest, entry: FileEntry)
+        /// `grant`: what allowed the read (`count` it once the request is answered).
+        case file(project: String, version: String, manifest: Digest, entry: FileEntry, grant: FastGrant)
     }
 
     /// Resolves `target` from memory alone: a fresh ref answer, a cached site root and a cached path
-    /// lookup of a public project's file (or `/healthz` for GET); nil sends the request the slow way.
-    func fastTarget(_ target: String, isHead: Bool) -> FastTarget? {
+    /// lookup of a file of a public project, or of a private one that `mayReadFromMemory` grants (or
+    /// `/healthz` for GET); nil sends the request the slow way.
+    func fastTarget(_ target: String, isHead: Bool, credentials: FastCredentials = .none) -> FastTarget? {
         guard case .success(let path) = RequestPath.parse(target) else { return nil }
         let s = path.segments
         guard let first = s.first else { return nil }
@@ -80,8 +85,9 @@ extension TroveServer {
             // The slow path sends a body for HEAD /healthz too; leave HEAD to it.
             return first == "healthz" && !isHead ? .healthz : nil
         }
-        // Private projects always go the slow way (tokens, signatures, identical 404s).
-        guard !configuration.access.isPrivate(project),
+        // Private projects go the slow way unless a token or a cached decision grants the read (signatures,
+        // subrequests and every denial are the slow path's).
+        guard let grant = mayReadFromMemory(project: project, credentials),
               case .version(let digest, _)? = refs.freshVersion(project, version, now: .now) else { return nil }
         let root: String
         if let download { root = download } else {
@@ -91,26 +97,29 @@ extension TroveServer {
         let key = LookupKey(manifest: digest, path: rest.joined(separator: "/"), root: root, slash: path.trailingSlash,
                             index: download == nil)
         guard case .file(let entry)? = lookups.get(key) else { return nil }
-        return .file(project: project, version: version, manifest: digest, entry: entry)
+        return .file(project: project, version: version, manifest: digest, entry: entry, grant: grant)
     }
 
     /// The answer for a GET or HEAD that already passed the request-level checks (no body, no Range,
     /// keep-alive), if it can be given from memory alone.
     func fastReply(_ request: FastRequest) -> FastReply? {
-        switch fastTarget(request.target, isHead: request.isHead) {
+        switch fastTarget(request.target, isHead: request.isHead, credentials: request.credentials) {
         case nil: return nil
         case .healthz: return TroveServer.fastHealthz
-        case .file(_, _, _, let entry): return fileReply(entry, request)
+        case .file(let project, _, _, let entry, let grant):
+            let reply = fileReply(entry, request, cacheControl: cacheControl(for: project))
+            if reply != nil { count(grant) }
+            return reply
         }
     }
 
-    /// Exactly what `send` does for a public file with status 200 and no Range, when the bytes are cached.
-    func fileReply(_ entry: FileEntry, _ request: FastRequest) -> FastReply? {
+    /// Exactly what `send` does for a file with status 200 and no Range, when the bytes are cached.
+    func fileReply(_ entry: FileEntry, _ request: FastRequest, cacheControl: String) -> FastReply? {
         let useZstd = entry.passthrough && TroveServer.acceptsZstd(request.acceptEncoding)
         let etag = useZstd ? entry.zstdETag : entry.etag
         var note = Note()
         if let inm = request.ifNoneMatch, TroveServer.matches(inm, etag) {
-            return FastReply(status: .notModified, headers: notModifiedFields(entry, etag: etag), body: nil, note: note)
+            return FastReply(status: .notModified, headers: notModifiedFields(entry, etag: etag, cacheControl: cacheControl), body: nil, note: note)
         }
         let body: ByteBuffer
         if useZstd {
@@ -127,13 +136,13 @@ extension TroveServer {
             note.cache = "hit"
         }
         let length = useZstd ? body.readableBytes : entry.size
-        return FastReply(status: .ok, headers: okFields(entry, etag: etag, zstd: useZstd, length: length),
+        return FastReply(status: .ok, headers: okFields(entry, etag: etag, zstd: useZstd, length: length, cacheControl: cacheControl),
                          body: request.isHead ? nil : body, note: note)
     }
 
-    /// Headers of a 200 for a whole public file, in the order `send` sets them.
-    func okFields(_ entry: FileEntry, etag: String, zstd: Bool, length: Int) -> HTTPFields {
-        var h: HTTPFields = [.contentType: entry.contentType, .cacheControl: configuration.cacheControl]
+    /// Headers of a 200 for a whole file, in the order `send` sets them.
+    func okFields(_ entry: FileEntry, etag: String, zstd: Bool, length: Int, cacheControl: String) -> HTTPFields {
+        var h: HTTPFields = [.contentType: entry.contentType, .cacheControl: cacheControl]
         if entry.passthrough { h[.vary] = "Accept-Encoding" }
         h[.eTag] = etag
         h[.acceptRanges] = "bytes"
@@ -142,9 +151,9 @@ extension TroveServer {
         return h
     }
 
-    /// Headers of a 304 for a public file.
-    func notModifiedFields(_ entry: FileEntry, etag: String) -> HTTPFields {
-        var h: HTTPFields = [.eTag: etag, .cacheControl: configuration.cacheControl]
+    /// Headers of a 304 for a file.
+    func notModifiedFields(_ entry: FileEntry, etag: String, cacheControl: String) -> HTTPFields {
+        var h: HTTPFields = [.eTag: etag, .cacheControl: cacheControl]
         if entry.passthrough { h[.vary] = "Accept-Encoding" }
         h[.contentLength] = "0"
         return h

@@ -10,6 +10,8 @@ struct FastRoute: Sendable {
     var version: String
     var manifest: Digest
     var entry: FileEntry
+    /// A private project's: each request must still be granted (`TroveServer.mayReadFromMemory`).
+    var isPrivate: Bool
     /// Status line and headers of the identity `200` (GET and HEAD alike), without `Date`, `Server`
     /// and the blank line.
     var ok: ByteBuffer
@@ -38,28 +40,35 @@ extension TroveServer {
         if let route = routes.get(request.target),
            case .version(let digest, _)? = refs.freshVersion(route.project, route.version, now: .now),
            digest == route.manifest,
+           let grant = route.isPrivate ? mayReadFromMemory(project: route.project, request.credentials) : FastGrant.open,
            !(route.entry.passthrough && TroveServer.acceptsZstd(request.acceptEncoding)) {
+            let answer: RawAnswer
             if let inm = request.ifNoneMatch, TroveServer.matches(inm, route.entry.etag) {
-                return RawAnswer(head: route.notModified, body: nil, status: 304, note: Note())
+                answer = RawAnswer(head: route.notModified, body: nil, status: 304, note: Note())
+            } else if request.isHead || route.entry.size == 0 {
+                answer = RawAnswer(head: route.ok, body: nil, status: 200, note: Note())
+            } else {
+                guard let key = route.entry.wholeKey, let body = cache.hit(key), body.readableBytes == route.entry.size else { return nil }
+                answer = RawAnswer(head: route.ok, body: body, status: 200, note: Note(cache: "hit", encoding: "identity"))
             }
-            if request.isHead || route.entry.size == 0 {
-                return RawAnswer(head: route.ok, body: nil, status: 200, note: Note())
-            }
-            guard let key = route.entry.wholeKey, let body = cache.hit(key), body.readableBytes == route.entry.size else { return nil }
-            return RawAnswer(head: route.ok, body: body, status: 200, note: Note(cache: "hit", encoding: "identity"))
+            count(grant)
+            return answer
         }
-        switch fastTarget(request.target, isHead: request.isHead) {
+        switch fastTarget(request.target, isHead: request.isHead, credentials: request.credentials) {
         case nil:
             return nil
         case .healthz:
             return TroveServer.rawHealthz
-        case .file(let project, let version, let manifest, let entry):
-            guard let reply = fileReply(entry, request) else { return nil }
-            let ok = FastReply(status: .ok, headers: okFields(entry, etag: entry.etag, zstd: false, length: entry.size),
+        case .file(let project, let version, let manifest, let entry, let grant):
+            let cacheControl = cacheControl(for: project)
+            guard let reply = fileReply(entry, request, cacheControl: cacheControl) else { return nil }
+            count(grant)
+            let ok = FastReply(status: .ok, headers: okFields(entry, etag: entry.etag, zstd: false, length: entry.size, cacheControl: cacheControl),
                                body: nil, note: Note())
-            let notModified = FastReply(status: .notModified, headers: notModifiedFields(entry, etag: entry.etag),
+            let notModified = FastReply(status: .notModified, headers: notModifiedFields(entry, etag: entry.etag, cacheControl: cacheControl),
                                         body: nil, note: Note())
             routes.put(request.target, FastRoute(project: project, version: version, manifest: manifest, entry: entry,
+                                                 isPrivate: configuration.access.isPrivate(project),
                                                  ok: ok.encodedHead(), notModified: notModified.encodedHead()))
             return RawAnswer(head: reply.encodedHead(), body: reply.body, status: reply.status.code, note: reply.note)
         }

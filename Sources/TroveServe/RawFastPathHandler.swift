@@ -66,7 +66,8 @@ final class RawFastPathHandler: ChannelInboundHandler, RemovableChannelHandler {
             case .fast(let isHead, let target, let acceptEncoding, let ifNoneMatch):
                 if activity.inFlight == 0, context.channel.isWritable,
                    let answer = server.rawAnswer(FastRequest(isHead: isHead, target: target, acceptEncoding: acceptEncoding,
-                                                             ifNoneMatch: ifNoneMatch)) {
+                                                             ifNoneMatch: ifNoneMatch,
+                                                             credentials: server.hasPrivateProjects ? .raw(bytes.getSlice(at: bytes.readerIndex, length: end)!) : .none)) {
                     bytes.moveReaderIndex(forwardBy: end)
                     send(answer, method: isHead ? .head : .get, target: target, start: start, context: context)
                     continue

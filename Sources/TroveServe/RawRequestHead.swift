@@ -128,6 +128,34 @@ enum RawRequestHead: Equatable {
         return .fast(isHead: isHead, target: target, acceptEncoding: acceptEncoding, ifNoneMatch: ifNoneMatch)
     }
 
+    /// The values of the headers `lowercasedNames` in a head that `classify` accepted as `.fast`, in the
+    /// order of the names (nil: absent), or nil when one of them appears more than once.
+    static func values(of lowercasedNames: [String], in bytes: UnsafeRawBufferPointer) -> [String?]? {
+        var out = [String?](repeating: nil, count: lowercasedNames.count)
+        let n = bytes.count
+        var i = 0
+        while i < n, bytes[i] != lf { i += 1 }
+        i += 1
+        while i + 1 < n, bytes[i] != cr {
+            let nameStart = i
+            while i < n, bytes[i] != colon { i += 1 }
+            let nameEnd = i
+            i += 1
+            var valueStart = i
+            while i < n, bytes[i] != cr { i += 1 }
+            var valueEnd = i
+            i += 2
+            while valueStart < valueEnd, bytes[valueStart] == sp || bytes[valueStart] == tab { valueStart += 1 }
+            while valueEnd > valueStart, bytes[valueEnd - 1] == sp || bytes[valueEnd - 1] == tab { valueEnd -= 1 }
+            let name = UnsafeRawBufferPointer(rebasing: bytes[nameStart..<nameEnd])
+            for (k, wanted) in lowercasedNames.enumerated() where equalIgnoringCase(name, wanted) {
+                guard out[k] == nil else { return nil }
+                out[k] = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self)
+            }
+        }
+        return out
+    }
+
     private static let sp: UInt8 = 0x20, tab: UInt8 = 0x09, cr: UInt8 = 0x0D, lf: UInt8 = 0x0A, colon: UInt8 = 0x3A
 
     /// RFC 9110 `tchar`.
@@ -147,6 +175,19 @@ enum RawRequestHead: Equatable {
     private static func equal(_ a: UnsafeRawBufferPointer, _ b: StaticString) -> Bool {
         guard a.count == b.utf8CodeUnitCount else { return false }
         for k in 0..<a.count where a[k] != b.utf8Start[k] { return false }
+        return true
+    }
+
+    /// ASCII case-insensitive comparison with a lower-case string.
+    private static func equalIgnoringCase(_ a: UnsafeRawBufferPointer, _ lower: String) -> Bool {
+        guard a.count == lower.utf8.count else { return false }
+        var k = 0
+        for l in lower.utf8 {
+            var c = a[k]
+            if c >= UInt8(ascii: "A"), c <= UInt8(ascii: "Z") { c |= 0x20 }
+            if c != l { return false }
+            k += 1
+        }
         return true
     }
 

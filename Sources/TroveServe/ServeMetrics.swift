@@ -79,6 +79,37 @@ public final class ServeMetrics: Sendable {
         cacheBytes.record(stats.bytes)
     }
 
+    /// The external authorisation metrics (`ExternalAuthorizer`): decisions by outcome and source, and
+    /// the subrequest latency. Made once, by the authorizer, so servers without one do not show them.
+    struct AuthMetrics: Sendable {
+        /// `trove_serve_auth_decisions_total{outcome, source}`, by "outcome/source".
+        let decisions: [String: CoreMetrics.Counter]
+        let latency: CoreMetrics.Timer
+        /// `decisions["allowed/cache"]`, held directly: the fast path counts one per answer.
+        let allowedFromCache: CoreMetrics.Counter?
+
+        func decision(_ outcome: String, _ source: String) { decisions[outcome + "/" + source]?.increment() }
+    }
+
+    func authMetrics() -> AuthMetrics {
+        var f = factory
+        f.durationHistogramBuckets["trove_serve_auth_subrequest_duration_seconds"] = [
+            .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+            .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+            .seconds(2.5), .seconds(5), .seconds(10),
+        ]
+        var decisions: [String: CoreMetrics.Counter] = [:]
+        for outcome in ["allowed", "denied", "unavailable"] {
+            for source in ["cache", "subrequest", "shared"] {
+                decisions[outcome + "/" + source] = CoreMetrics.Counter(
+                    label: "trove_serve_auth_decisions_total", dimensions: [("outcome", outcome), ("source", source)], factory: f)
+            }
+        }
+        return AuthMetrics(decisions: decisions,
+                           latency: CoreMetrics.Timer(label: "trove_serve_auth_subrequest_duration_seconds", dimensions: [], factory: f),
+                           allowedFromCache: decisions["allowed/cache"])
+    }
+
     /// The Prometheus text exposition.
     public func render() -> [UInt8] { registry.emitToBuffer() }
 }

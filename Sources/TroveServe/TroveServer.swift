@@ -33,12 +33,15 @@ public struct ServeConfiguration: Sendable {
     public var prefetchBytes = 1 << 20
     public var serverName: String? = "trove"
     public var accessLog = true
-    /// Answer GET/HEAD for public files that are fully cached right in the NIO pipeline, below
+    /// Answer GET/HEAD for files that are fully cached and may be read without waiting (public, or
+    /// private with a token or a cached `authorization` decision) right in the NIO pipeline, below
     /// Hummingbird's async responder (`FastPathHandler`); false sends every request the slow way.
     public var fastPath = true
     /// How long a manifest that failed to load (missing, oversized, malformed) is answered with 502
     /// from memory before it is fetched again.
     public var manifestFailureTTL: Duration = .seconds(5)
+    /// The host application's authorisation endpoint for private projects (`serve.auth_url`), or nil.
+    public var authorization: ExternalAuthorization?
 
     public init() {}
 }
@@ -77,6 +80,12 @@ public final class TroveServer: Sendable {
     let accessLogger: Logger
     /// The access log's handler when it is the JSON lines handler: lines are then written directly.
     let directAccessLog: JSONLogHandler?
+    /// Asks `configuration.authorization`'s endpoint; nil without one (or when libcurl could not be
+    /// loaded: protected reads then get 503, never the file).
+    let authorizer: ExternalAuthorizer?
+    /// Lower-cased names of the headers that may grant a read from memory: `authorization` (tokens),
+    /// then the endpoint's forwarded headers (`mayReadFromMemory`).
+    let credentialNames: [String]
 
     /// Top-level folders of the Read the Docs layout that are offered under `/_download/`.
     public static let downloadMedia: Set<String> = ["pdf", "epub", "htmlzip", "json"]
@@ -98,6 +107,15 @@ public final class TroveServer: Sendable {
         r.maxRequestBytes = 1 << 20
         r.readAhead = 2
         self.reader = r
+        if let auth = configuration.authorization {
+            do { self.authorizer = try ExternalAuthorizer(auth, metrics: metrics, logger: logger) } catch {
+                logger.error("serve.auth_url is set but its HTTP client cannot start; protected reads get 503", metadata: ["error": "\(error)"])
+                self.authorizer = nil
+            }
+        } else {
+            self.authorizer = nil
+        }
+        self.credentialNames = ["authorization"] + (authorizer?.headerNames ?? [])
     }
 
     // MARK: Running
@@ -233,9 +251,11 @@ public final class TroveServer: Sendable {
                                        note: &note)
         default:
             let project = s[0]
-            let authorised = isAuthorised(request, project: project)
             if s.count == 1 {
-                guard authorised else { return notFound() }
+                let access = await readAccess(project: project, headers: request.headers, signed: nil,
+                                              subject: AuthSubject(method: request.method.rawValue, uri: request.head.path ?? "",
+                                                                   project: project, version: nil, path: nil))
+                guard access == .granted else { return accessAnswer(access) }
                 guard case .defaultVersion(let v) = try await refs.defaultVersion(project) else { return notFound() }
                 return redirect(.found, to: RequestPath.url([project, v], trailingSlash: true), cacheControl: "no-cache")
             }
@@ -245,18 +265,26 @@ public final class TroveServer: Sendable {
         }
     }
 
-    func isAuthorised(_ request: Request, project: String) -> Bool {
-        !configuration.access.isPrivate(project) || configuration.access.bearerGrants(request.headers[.authorization], project: project)
-    }
-
     /// Serves one file of a version: site paths (`download == nil`) or `/_download/` paths.
     func serveFile(_ request: Request, project: String, version: String, rest: [String], path: RequestPath,
                    download: String?, urlPrefix: String, note: inout Note) async throws -> Response {
         let isPrivate = configuration.access.isPrivate(project)
-        let bearer = !isPrivate || configuration.access.bearerGrants(request.headers[.authorization], project: project)
-        // Without a token, only a signed URL can grant access: do not even look the version up otherwise.
-        guard bearer || AccessPolicy.hasSignature(path.query) else { return notFound() }
-        guard case .version(let digest, _) = try await refs.version(project, version) else { return notFound() }
+        let subject = AuthSubject(method: request.method.rawValue, uri: request.head.path ?? "", project: project, version: version,
+                                  path: ((download.map { [$0] } ?? []) + rest.map(RequestPath.encode)).joined(separator: "/"))
+        // A signature names one file, so it is checked once the file is known; without one, access is
+        // decided before the version is even looked up (a denied request learns nothing about it).
+        let signed = isPrivate && AccessPolicy.hasSignature(path.query)
+        var granted = !isPrivate
+        if isPrivate && !signed {
+            let access = await readAccess(project: project, headers: request.headers, signed: nil, subject: subject)
+            guard access == .granted else { return accessAnswer(access) }
+            granted = true
+        }
+        guard case .version(let digest, _) = try await refs.version(project, version) else {
+            if granted { return notFound() }
+            let access = await readAccess(project: project, headers: request.headers, signed: nil, subject: subject)
+            return accessAnswer(access == .granted ? .notFound : access)
+        }
         let manifest = try await manifests.manifest(digest)
         let root: String
         if let download { root = download } else { root = try siteRoot(manifest) }
@@ -267,24 +295,35 @@ public final class TroveServer: Sendable {
             found = try lookup(manifest, root: root, rest: rest, slash: path.trailingSlash, index: download == nil)
             lookups.put(key, found)
         }
+        if !granted {
+            // A signature can grant only the file it names (a redirect or the site's 404 page needs
+            // another grant: a token or the host application).
+            var claim: SignedRead? = nil
+            if case .file(let entry) = found { claim = SignedRead(query: path.query, version: version, path: entry.path) }
+            let access = await readAccess(project: project, headers: request.headers, signed: claim, subject: subject)
+            guard access == .granted else { return accessAnswer(access) }
+        }
         switch found {
         case .notFound:
-            guard bearer, download == nil else { return notFound() }
+            guard download == nil else { return notFound() }
             return try await siteNotFound(manifest, digest: digest, root: root, isPrivate: isPrivate, request: request)
         case .addSlash:
-            guard bearer else { return notFound() }
             var location = urlPrefix + (rest.isEmpty ? "" : "/" + rest.map(RequestPath.encode).joined(separator: "/")) + "/"
             if let q = path.query, !q.isEmpty { location += "?" + q }
-            return redirect(.movedPermanently, to: location, cacheControl: isPrivate ? configuration.privateCacheControl : configuration.cacheControl)
+            return redirect(.movedPermanently, to: location, cacheControl: cacheControl(for: project))
         case .file(let entry):
-            if !bearer {
-                guard configuration.access.signatureGrants(query: path.query, project: project, version: version, path: entry.path)
-                else { return notFound() }
-            }
             return try await send(entry, request: request, status: .ok, conditional: true,
-                                  cacheControl: isPrivate ? configuration.privateCacheControl : configuration.cacheControl, note: &note)
+                                  cacheControl: cacheControl(for: project), note: &note)
         }
     }
+
+    /// `Cache-Control` of a project's files: `serve.cache_control`, or `private, no-cache` for private projects.
+    func cacheControl(for project: String) -> String {
+        configuration.access.isPrivate(project) ? configuration.privateCacheControl : configuration.cacheControl
+    }
+
+    /// Whether any project is private (the raw fast path then keeps each head for `mayReadFromMemory`).
+    var hasPrivateProjects: Bool { !configuration.access.privateProjects.isEmpty }
 
     /// "html" when the version has an `html/` tree (the Read the Docs layout), else "" (served as published).
     func siteRoot(_ m: Manifest) throws -> String {
