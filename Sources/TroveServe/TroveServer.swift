@@ -73,6 +73,7 @@ public final class TroveServer: Sendable {
     let siteRoots = BoundedMap<Digest, Bool>(limit: 4096)
     let manifests: ManifestLoader
     let reader: ChunkReader
+    let readAhead: PackReadAhead
     let logger: Logger
     let accessLogger: Logger
     /// The access log's handler when it is the JSON lines handler: lines are then written directly.
@@ -98,6 +99,7 @@ public final class TroveServer: Sendable {
         r.maxRequestBytes = 1 << 20
         r.readAhead = 2
         self.reader = r
+        self.readAhead = PackReadAhead(repository: repository, cache: cache, logger: logger)
     }
 
     // MARK: Running
@@ -281,6 +283,7 @@ public final class TroveServer: Sendable {
                 guard configuration.access.signatureGrants(query: path.query, project: project, version: version, path: entry.path)
                 else { return notFound() }
             }
+            if request.method == .get, entry.size <= readAhead.block { await readAhead.prepare(manifest, entry.chunks) }
             return try await send(entry, request: request, status: .ok, conditional: true,
                                   cacheControl: isPrivate ? configuration.privateCacheControl : configuration.cacheControl, note: &note)
         }
