@@ -111,6 +111,7 @@ let package = Package(
         .testTarget(name: "TroveGCTests", dependencies: ["TroveGC", "TestSupport", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
         .testTarget(name: "TroveServeTests", dependencies: [
             "TroveServe", "TestSupport", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent",
+            "TroveS3", "S3TestServer",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),

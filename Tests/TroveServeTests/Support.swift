@@ -28,13 +28,19 @@ final class FaultyStore: BlobStore {
     func delete(_ keys: [ObjectKey]) async throws { try check(); try await base.delete(keys) }
 }
 
-/// Counts reads by key (how often serve fetched one object).
+/// Counts reads by key (how often serve fetched one object), and LIST pages.
 final class CountingStore: BlobStore {
     let base: any BlobStore
     private let counts = Mutex<[String: Int]>([:])
+    private let listCount = Atomic<Int>(0)
     init(_ base: any BlobStore) { self.base = base }
     var displayName: String { base.displayName }
     func reads(_ key: ObjectKey) -> Int { counts.withLock { $0[key.rawValue] ?? 0 } }
+    /// Reads of keys starting with `prefix` ("" for all of them).
+    func reads(prefix: String) -> Int { counts.withLock { $0.filter { $0.key.hasPrefix(prefix) }.values.reduce(0, +) } }
+    var lists: Int { listCount.load(ordering: .relaxed) }
+    /// Every request: reads and LIST pages.
+    var requests: Int { reads(prefix: "") + lists }
     func put(_ key: ObjectKey, _ bytes: [UInt8], condition: WriteCondition) async throws -> String {
         try await base.put(key, bytes, condition: condition)
     }
@@ -43,7 +49,10 @@ final class CountingStore: BlobStore {
         return try await base.read(key, range: range)
     }
     func head(_ key: ObjectKey) async throws -> ObjectInfo? { try await base.head(key) }
-    func list(prefix: String, continuation: String?) async throws -> ListPage { try await base.list(prefix: prefix, continuation: continuation) }
+    func list(prefix: String, continuation: String?) async throws -> ListPage {
+        listCount.add(1, ordering: .relaxed)
+        return try await base.list(prefix: prefix, continuation: continuation)
+    }
     func delete(_ keys: [ObjectKey]) async throws { try await base.delete(keys) }
 }
 
@@ -125,14 +134,15 @@ final class Harness: Sendable {
     }
 
     /// Runs `body` against a running server; stops it afterwards.
-    func withServer<T>(_ configure: (inout ServeConfiguration) -> Void = { _ in },
+    /// `repository` serves instead of the harness's own (e.g. a cold node: another cache directory).
+    func withServer<T>(repository: Repository? = nil, _ configure: (inout ServeConfiguration) -> Void = { _ in },
                        _ body: (Client, TroveServer) async throws -> T) async throws -> T {
         var c = ServeConfiguration()
         c.host = "127.0.0.1"
         c.port = 0
         c.accessLog = false
         configure(&c)
-        let server = TroveServer(repository: repository, configuration: c)
+        let server = TroveServer(repository: repository ?? self.repository, configuration: c)
         let (stream, cont) = AsyncStream.makeStream(of: Int.self)
         let app = server.application { port in cont.yield(port); cont.finish() }
         let task = Task { try await app.run() }
