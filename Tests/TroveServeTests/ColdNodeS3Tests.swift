@@ -28,7 +28,7 @@ import TroveStorage
         let h = Harness()
         let cold = Repository(store: try Moto.store(moto, endpoint: proxy.endpoint, prefix: prefix),
                               cacheDirectory: URL(fileURLWithPath: h.cacheDir + "-cold"))
-        try await h.withServer(repository: cold) { client, _ in
+        try await h.withServer(repository: cold, { c in c.refTTL = .seconds(600) }) { client, _ in
             let before = try await FaultProxy.stats(proxy)["requests"] ?? 0
             let page = try await client.get("/docs/v1/")
             #expect(page.status == 200)

@@ -36,7 +36,8 @@ import TroveStorage
         let report = try await h.publish("docs", "v1", ColdNodeTests.site, dictionary: true)
         let dictionary = try #require(try await h.repository.ref("docs", "v1")?.ref.current.dictionary, "publish trained no dictionary: \(report)")
         let cold = ColdNodeTests.coldRepository(h)
-        try await h.withServer(repository: cold) { client, _ in
+        // A TTL longer than the test however slow the machine: no ref refresh among the counts.
+        try await h.withServer(repository: cold, { c in c.refTTL = .seconds(600) }) { client, _ in
             let before = h.counting.requests
             let prefixes = ["refs/", "manifests/", "packs/", StoreLayout.dictionary(dictionary).rawValue]
             let readsBefore = prefixes.map { h.counting.reads(prefix: $0) }
