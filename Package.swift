@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(name: "TroveGCTests", dependencies: ["TroveGC", "TroveTesting", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent"]),
         .testTarget(name: "TroveServeTests", dependencies: [
             "TroveServe", "TroveTesting", "TrovePublish", "TroveRepository", "TroveStorage", "TroveManifest", "TroveContent",
-            "TroveHTTP", "CloudTestSupport",
+            "TroveHTTP", "CloudTestSupport", "TroveS3", "S3TestServer",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -162,6 +162,35 @@ public final class Manifest: @unchecked Sendable {
         }
     }
 
+    /// The distinct chunks this build stores in `pack` at offsets `from..<to`, by offset, each checked
+    /// like every other location (serve's read-ahead of the pack region a request touched).
+    public func chunks(inPack pack: Digest, from: Int, to: Int) throws -> [ChunkRef] {
+        try locked {
+            let s = try db.prepare("""
+                SELECT c.digest, c.pack_offset, c.stored_size, c.raw_size, c.codec, d.digest, c.dictionary_id
+                FROM chunks c JOIN packs p ON p.id = c.pack_id LEFT JOIN dictionaries d ON d.id = c.dictionary_id
+                WHERE p.digest = ? AND c.pack_offset >= ? AND c.pack_offset < ? ORDER BY c.pack_offset
+                """)
+            s.bind(1, pack)
+            s.bind(2, from)
+            s.bind(3, to)
+            var out: [ChunkRef] = []
+            while try s.step() {
+                let raw = s.int(4)
+                guard raw >= 0, raw <= 255, let codec = Codec(rawValue: UInt8(raw)) else {
+                    throw ManifestError.malformed("manifest \(digest.hex): unknown codec \(raw)")
+                }
+                if !s.isNull(6) && s.isNull(5) { throw ManifestError.malformed("manifest \(digest.hex): a chunk's dictionary row does not exist") }
+                let c = ChunkRef(digest: try s.digest(0), location: ChunkLocation(
+                    pack: pack, offset: s.int(1), storedSize: s.int(2), rawSize: s.int(3), codec: codec,
+                    dictionary: try s.optionalDigest(5)))
+                try check(chunk: c.digest, c.location)
+                out.append(c)
+            }
+            return out
+        }
+    }
+
     /// The packs and dictionaries this build references.
     public func referencedObjects() throws -> (packs: [Digest], dictionaries: [Digest]) {
         try locked {

@@ -37,14 +37,15 @@ public struct ChunkReader: Sendable {
         return out
     }
 
-    /// Fetches and verifies one run; returns the decoded chunks in order.
+    /// Fetches and verifies one run; returns the decoded chunks in order. The dictionaries it needs are
+    /// fetched (or waited for) while the pack bytes are, not after them.
     func fetch(_ run: Run) async throws -> [[UInt8]] {
+        let region = ReadPlanner.Region(pack: run.pack, offset: run.offset, length: run.length, chunks: run.chunks)
+        async let dictionaries = ReadPlanner(repository: repository).dictionaries(for: [region])
         let stored = try await repository.packBytes(run.pack, offset: run.offset, length: run.length, for: run.chunks[0].digest)
-        var dicts: [Digest: ZstdDictionary] = [:]
-        for c in run.chunks { if let d = c.location.dictionary, dicts[d] == nil { dicts[d] = try await repository.dictionary(d) } }
+        let dicts = try await dictionaries
         var out: [[UInt8]] = []
         out.reserveCapacity(run.chunks.count)
-        let region = ReadPlanner.Region(pack: run.pack, offset: run.offset, length: run.length, chunks: run.chunks)
         try ReadPlanner.decode(region, stored: stored, dictionaries: dicts) { _, bytes in out.append(bytes) }
         return out
     }

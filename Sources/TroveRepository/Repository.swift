@@ -12,6 +12,9 @@ public final class Repository: Sendable {
     public let cacheDirectory: URL
     private let manifests = Mutex<[Digest: Manifest]>([:])
     private let dictionaries = Mutex<[Digest: ZstdDictionary]>([:])
+    /// Dictionary downloads in flight: concurrent readers (a ref's prefetch, the chunks that need it)
+    /// wait for one GET.
+    private let dictionaryLoads = Mutex<[Digest: Task<ZstdDictionary, any Error>]>([:])
 
     public init(store: any BlobStore, cacheDirectory: URL) {
         self.store = store
@@ -172,13 +175,31 @@ public final class Repository: Sendable {
 
     // MARK: Dictionaries
 
+    /// A dictionary by digest: from memory, else one verified GET shared by everyone asking meanwhile
+    /// (a failed GET is not remembered: the next caller tries again).
     public func dictionary(_ digest: Digest) async throws -> ZstdDictionary {
         if let d = dictionaries.withLock({ $0[digest] }) { return d }
-        let bytes = try await store.get(StoreLayout.dictionary(digest))
-        guard Digest.sha256(bytes) == digest else { throw RepositoryError.corrupt("dictionary \(digest.hex) does not match its digest") }
-        let d = try ZstdDictionary(bytes: bytes)
-        dictionaries.withLock { $0[digest] = d }
-        return d
+        let load: Task<ZstdDictionary, any Error> = dictionaryLoads.withLock { loads in
+            if let t = loads[digest] { return t }
+            let t = Task { [store] () throws -> ZstdDictionary in
+                defer { _ = self.dictionaryLoads.withLock { $0.removeValue(forKey: digest) } }
+                let bytes = try await store.get(StoreLayout.dictionary(digest))
+                guard Digest.sha256(bytes) == digest else { throw RepositoryError.corrupt("dictionary \(digest.hex) does not match its digest") }
+                let d = try ZstdDictionary(bytes: bytes)
+                self.dictionaries.withLock { $0[digest] = d }
+                return d
+            }
+            loads[digest] = t
+            return t
+        }
+        return try await load.value
+    }
+
+    /// Starts fetching a dictionary that is about to be needed (a ref names its build's dictionary, so a
+    /// cold reader fetches it beside the manifest instead of after it). Errors surface on the real read.
+    public func prefetchDictionary(_ digest: Digest) {
+        guard dictionaries.withLock({ $0[digest] == nil }) else { return }
+        Task { _ = try? await self.dictionary(digest) }
     }
 
     /// Stores a dictionary: one PUT, no HEAD first (it is named by its digest, so writing it again is

@@ -76,6 +76,7 @@ public final class TroveServer: Sendable {
     let siteRoots = BoundedMap<Digest, Bool>(limit: 4096)
     let manifests: ManifestLoader
     let reader: ChunkReader
+    let readAhead: PackReadAhead
     let logger: Logger
     let accessLogger: Logger
     /// The access log's handler when it is the JSON lines handler: lines are then written directly.
@@ -116,6 +117,7 @@ public final class TroveServer: Sendable {
             self.authorizer = nil
         }
         self.credentialNames = ["authorization"] + (authorizer?.headerNames ?? [])
+        self.readAhead = PackReadAhead(repository: repository, cache: cache, logger: logger)
     }
 
     // MARK: Running
@@ -312,6 +314,7 @@ public final class TroveServer: Sendable {
             if let q = path.query, !q.isEmpty { location += "?" + q }
             return redirect(.movedPermanently, to: location, cacheControl: cacheControl(for: project))
         case .file(let entry):
+            if request.method == .get, entry.size <= readAhead.block { await readAhead.prepare(manifest, entry.chunks) }
             return try await send(entry, request: request, status: .ok, conditional: true,
                                   cacheControl: cacheControl(for: project), note: &note)
         }

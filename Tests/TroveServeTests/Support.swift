@@ -76,14 +76,16 @@ final class Harness: Sendable {
     }
 
     /// Runs `body` against a running server; stops it afterwards.
-    func withServer<T>(_ configure: (inout ServeConfiguration) -> Void = { _ in }, logger: Logger = Logger(label: "trove.serve"),
+    /// `repository` serves instead of the harness's own (e.g. a cold node: another cache directory).
+    func withServer<T>(repository: Repository? = nil, _ configure: (inout ServeConfiguration) -> Void = { _ in },
+                       logger: Logger = Logger(label: "trove.serve"),
                        _ body: (Client, TroveServer) async throws -> T) async throws -> T {
         var c = ServeConfiguration()
         c.host = "127.0.0.1"
         c.port = 0
         c.accessLog = false
         configure(&c)
-        let server = TroveServer(repository: repository, configuration: c, logger: logger)
+        let server = TroveServer(repository: repository ?? self.repository, configuration: c, logger: logger)
         let (stream, cont) = AsyncStream.makeStream(of: Int.self)
         let app = server.application { port in cont.yield(port); cont.finish() }
         let task = Task { try await app.run() }

@@ -21,6 +21,7 @@ public final class HookedStore: BlobStore {
     private let readHook: ReadHook?
     private let calls = Atomic<Int>(0)
     private let readCounts = Mutex<[String: Int]>([:])
+    private let listCount = Atomic<Int>(0)
 
     public init(_ base: any BlobStore, before: Before? = nil, put: PutHook? = nil, read: ReadHook? = nil) {
         self.base = base
@@ -33,6 +34,12 @@ public final class HookedStore: BlobStore {
 
     /// How many reads of `key` were asked for (outages included).
     public func reads(_ key: ObjectKey) -> Int { readCounts.withLock { $0[key.rawValue] ?? 0 } }
+    /// Reads of keys starting with `prefix` ("" for all of them).
+    public func reads(prefix: String) -> Int { readCounts.withLock { $0.filter { $0.key.hasPrefix(prefix) }.values.reduce(0, +) } }
+    /// LIST pages asked for.
+    public var lists: Int { listCount.load(ordering: .relaxed) }
+    /// Every read and LIST page: the requests a reader (serve, export) made.
+    public var requests: Int { reads(prefix: "") + lists }
 
     private func enter(_ description: @autoclosure () -> String) async throws {
         if down.load(ordering: .relaxed) { throw BlobStoreError.transient("simulated outage") }
@@ -62,6 +69,7 @@ public final class HookedStore: BlobStore {
     }
 
     public func list(prefix: String, continuation: String?) async throws -> ListPage {
+        listCount.add(1, ordering: .relaxed)
         try await enter("list \(prefix)")
         return try await base.list(prefix: prefix, continuation: continuation)
     }
