@@ -3,6 +3,7 @@
 # 2-core machine). Results go to bench/out/; docs/benchmarks.md records a run and this command.
 #
 #   bench/run.sh [CORPUS=/work/corpus]
+#   TROVE=/path/to/other/trove OUT=/tmp/out-other bench/run.sh     (another build, same harness)
 #
 # 1. micro: FastCDC, SHA-256, zstd on the real docs build, against the hash+compress limit
 # 2. publish throughput: cold publish and unchanged republish, docs tree and large files (REPEAT=3 each)
@@ -10,12 +11,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CORPUS=${1:-${CORPUS:-/work/corpus}}
-OUT=bench/out
+# TROVE, BENCH, OUT: another build's binaries and output directory, to compare two builds side by side
+# (docs/benchmarks.md); without TROVE the release binaries are built first.
+OUT=${OUT:-bench/out}
 mkdir -p "$OUT"
 [ -d "$CORPUS/build1" ] || bench/corpus/make-corpus.sh "$CORPUS"
-make -s bench-tools >/dev/null 2>&1 || make bench-tools
-TROVE=$PWD/.build/release/trove
-BENCH=$PWD/.build/release/trove-bench
+if [ -z "${TROVE:-}" ]; then make -s bench-tools >/dev/null 2>&1 || make bench-tools; fi
+TROVE=${TROVE:-$PWD/.build/release/trove}
+BENCH=${BENCH:-$PWD/.build/release/trove-bench}
 WORK=$(mktemp -d /tmp/trove-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
