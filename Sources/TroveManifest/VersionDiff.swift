@@ -78,7 +78,7 @@ public struct VersionDiff: Sendable, Codable, Equatable {
                     mainContentCompared: base.metadata.hasMainContentDigests && head.metadata.hasMainContentDigests)
     }
 
-    /// Compares two entry lists, each in path order as `Manifest.list()` returns them.
+    /// Compares two entry lists (any order; the lists come out in path order).
     public static func between(base: [FileRecord], head: [FileRecord], baseName: String, headName: String,
                                mainContentCompared: Bool = true) -> VersionDiff {
         var diff = VersionDiff(base: baseName, head: headName, mainContentCompared: mainContentCompared)

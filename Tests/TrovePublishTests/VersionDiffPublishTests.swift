@@ -80,6 +80,24 @@ import TroveStorage
         #expect(try await fx.repository.diff("docs", base: "v2", head: "v2").isEmpty)
     }
 
+    /// A page larger than the worker's first read (1 MiB) gets no main digest (its flag is null), and
+    /// `mainContentDigests = false` records none at all; both still publish every byte.
+    @Test func largePagesAndTheSwitchGiveNoDigest() async throws {
+        let fx = try Fixture()
+        let t = try tree(fx, "b1", pages: 2, date: "d")
+        try fx.write(t, "html/huge.html", "<html><body><main>" + String(repeating: "x", count: 1_200_000) + "</main></body></html>")
+        _ = try await fx.publish("docs", "v1", t)
+        let m = try await fx.repository.openVersion("docs", "v1")
+        #expect(try m.file(at: "html/huge.html")?.mainContentDigest == nil)
+        #expect(try m.file(at: "html/topics/page-0.html")?.mainContentDigest != nil)
+        var off = PublishOptions()
+        off.mainContentDigests = false
+        _ = try await fx.publish("docs", "v2", t, options: off)
+        let m2 = try await fx.repository.openVersion("docs", "v2")
+        #expect(try m2.list().allSatisfy { $0.mainContentDigest == nil })
+        #expect(try fx.identical(try await fx.export("docs", "v2"), t))
+    }
+
     /// A version published before main-content digests (format 1: no `files.main_digest` column) still
     /// reads; its diff falls back to file digests and says so (`mainContentChanged` nil throughout).
     @Test func formatOneManifestGivesNullFlags() async throws {
