@@ -51,7 +51,7 @@ final class PackPresence: Sendable {
     /// Pack → the end of the last chunk of `outcomes` that `index` locates in it: what this run reuses.
     static func reused(by outcomes: [FileOutcome], in index: ChunkIndex) -> [Digest: Int] {
         var needed: [Digest: Int] = [:]
-        for case .stored(_, _, let chunks) in outcomes {
+        for case .stored(_, _, let chunks, _) in outcomes {
             for (d, _) in chunks {
                 guard let l = index.lookup(d) else { continue }
                 let end = l.offset + l.storedSize

@@ -14,13 +14,14 @@ struct Corpus {
     var buffers: [[UInt8]] = []
     var bytes: Int { buffers.reduce(0) { $0 + $1.count } }
 
-    static func load(_ dir: String, maxBytes: Int) -> Corpus {
+    /// The files under `dir` in path order (those `only` accepts), up to `maxBytes` in all.
+    static func load(_ dir: String, maxBytes: Int, only: (String) -> Bool = { _ in true }) -> Corpus {
         var c = Corpus()
         let fm = FileManager.default
         guard let e = fm.enumerator(atPath: dir) else { return c }
         var paths: [String] = []
         while let p = e.nextObject() as? String { paths.append(p) }
-        for p in paths.sorted() {
+        for p in paths.sorted() where only(p) {
             var isDir: ObjCBool = false
             guard fm.fileExists(atPath: dir + "/" + p, isDirectory: &isDir), !isDir.boolValue,
                   let d = fm.contents(atPath: dir + "/" + p), !d.isEmpty else { continue }
@@ -144,6 +145,20 @@ results["hash_only_limit_all_cores"] = measure("limit: SHA-256 only, \(cores) co
     parallel(cores) { t, stride in
         for i in Swift.stride(from: t, to: shared.count, by: stride) { _ = Digest.sha256(shared[i]) }
     }
+}
+// Main-content digests (`MainContent`): scan + SHA-256 of the main content of every HTML page, which
+// publish adds per page on top of the limit's work; `html_bytes` says how much of the corpus that is.
+let htmlPages = Corpus.load(args[2], maxBytes: maxMiB << 20, only: MainContent.isHTML)
+results["html_bytes"] = Double(htmlPages.bytes)
+results["main_content_1core"] = measure("main-content scan + SHA-256, HTML, 1 core", bytes: htmlPages.bytes) {
+    var sum: UInt64 = 0
+    for b in htmlPages.buffers { b.withUnsafeBytes { sum &+= MainContent.digest(of: $0).w0 } }
+    precondition(sum != 0)
+}
+results["main_content_scan_1core"] = measure("main-content scan only, HTML, 1 core", bytes: htmlPages.bytes) {
+    var sum = 0
+    for b in htmlPages.buffers { b.withUnsafeBytes { sum &+= MainContent.range(in: $0).count } }
+    precondition(sum > 0)
 }
 let total = chunks.reduce(0) { $0 + $1.count }
 precondition(total == n)
