@@ -20,8 +20,8 @@ enum CataloguePages {
             for p in list.projects {
                 let site = p.siteUrl.map { " (<a href=\"\(e($0))\">open</a>)" } ?? ""
                 b += "<tr><th scope=\"row\"><a href=\"\(e(p.catalogueUrl))\">\(e(p.name))</a></th>"
-                    + "<td class=\"n\">\(p.versions)</td><td>\(e(p.defaultVersion ?? "–"))\(site)</td>"
-                    + "<td>\(p.isPrivate ? "private" : "public")</td></tr>\n"
+                    + td("Versions", "\(p.versions)", number: true) + td("Default version", e(p.defaultVersion ?? "–") + site)
+                    + td("Access", p.isPrivate ? "private" : "public") + "</tr>\n"
             }
             b += "</tbody>\n</table>\n</div>\n"
         }
@@ -48,21 +48,25 @@ enum CataloguePages {
             let aliases = v.aliases.isEmpty ? "" : " <span class=\"alias\">(" + v.aliases.map(e).joined(separator: ", ") + ")</span>"
             var downloads: [String] = []
             for m in v.media {
+                // A part of a few files (pdf, epub, htmlzip) is linked file by file; json/ (a file per page) is counted.
+                guard m.files <= CataloguePages.linkedDownloads else {
+                    if !m.downloads.isEmpty { downloads.append("<span class=\"meta\">\(e(m.name)): \(m.files) files</span>") }
+                    continue
+                }
                 for d in m.downloads {
                     let name = d.path.split(separator: "/").last.map(String.init) ?? d.path
                     downloads.append("<a href=\"\(e(d.url))\">\(e(m.name)): \(e(name))</a> <span class=\"meta\">\(bytes(d.size))</span>")
                 }
-                if m.downloadsTruncated { downloads.append("<span class=\"meta\">\(e(m.name)): \(m.files) files in all</span>") }
             }
             var changes = "–"
             if let d = list.defaultVersion, d != v.name {
                 changes = "<a href=\"\(e(CatalogueURL.diffPage(p, base: d, head: v.name)))\">since \(e(d))</a>"
             }
             b += "<tr><th scope=\"row\"><a href=\"\(e(v.siteUrl))\">\(e(v.name))</a>\(aliases)</th>"
-                + "<td><time datetime=\"\(e(v.buildTime))\">\(e(shortTime(v.buildTime)))</time></td>"
-                + "<td class=\"n\">\(v.files)</td><td class=\"n\">\(bytes(v.bytes))</td><td class=\"n\">\(bytes(v.storedBytes))</td>"
-                + "<td class=\"n\">\(percent(v.dedupShare))</td>"
-                + "<td>\(downloads.isEmpty ? "–" : downloads.joined(separator: "<br>"))</td><td>\(changes)</td></tr>\n"
+                + td("Built", "<time datetime=\"\(e(v.buildTime))\">\(e(shortTime(v.buildTime)))</time>")
+                + td("Files", "\(v.files)", number: true) + td("Size", bytes(v.bytes), number: true)
+                + td("Stored", bytes(v.storedBytes), number: true) + td("Shared", percent(v.dedupShare), number: true)
+                + td("Downloads", downloads.isEmpty ? "–" : downloads.joined(separator: "<br>")) + td("Changes", changes) + "</tr>\n"
         }
         b += "</tbody>\n</table>\n</div>\n"
         if !list.aliases.isEmpty {
@@ -75,7 +79,7 @@ enum CataloguePages {
                 """
             for a in list.aliases {
                 b += "<tr><th scope=\"row\"><a href=\"\(e(CatalogueURL.site(p, a.name)))\">\(e(a.name))</a></th>"
-                    + "<td>\(e(a.version))</td><td><time datetime=\"\(e(a.updated))\">\(e(shortTime(a.updated)))</time></td></tr>\n"
+                    + td("Version", e(a.version)) + td("Set", "<time datetime=\"\(e(a.updated))\">\(e(shortTime(a.updated)))</time>") + "</tr>\n"
             }
             b += "</tbody>\n</table>\n</div>\n"
         }
@@ -115,16 +119,17 @@ enum CataloguePages {
                 "<th scope=\"col\">Path</th><th scope=\"col\">Main content</th><th scope=\"col\">\(e(bv))</th><th scope=\"col\">\(e(hv))</th>",
                 modified.map { m in
                     let what = m.mainContentChanged.map { $0 ? "<strong>changed</strong>" : "unchanged" } ?? "–"
-                    return "<tr><th scope=\"row\">\(e(m.path))</th><td>\(what)</td><td>\(link(m.baseUrl, bv))</td><td>\(link(m.headUrl, hv))</td></tr>\n"
+                    return "<tr><th scope=\"row\">\(e(m.path))</th>" + td("Main content", what) + td(bv, link(m.baseUrl, bv))
+                        + td(hv, link(m.headUrl, hv)) + "</tr>\n"
                 })
         section("added", "Added", d.added.count, "<th scope=\"col\">Path</th><th scope=\"col\">\(e(hv))</th>",
-                d.added.map { "<tr><th scope=\"row\">\(e($0.path))</th><td>\(link($0.url, hv))</td></tr>\n" })
+                d.added.map { "<tr><th scope=\"row\">\(e($0.path))</th>" + td(hv, link($0.url, hv)) + "</tr>\n" })
         section("deleted", "Deleted", d.deleted.count, "<th scope=\"col\">Path</th><th scope=\"col\">\(e(bv))</th>",
-                d.deleted.map { "<tr><th scope=\"row\">\(e($0.path))</th><td>\(link($0.url, bv))</td></tr>\n" })
+                d.deleted.map { "<tr><th scope=\"row\">\(e($0.path))</th>" + td(bv, link($0.url, bv)) + "</tr>\n" })
         section("renamed", "Renamed", d.renamed.count,
                 "<th scope=\"col\">From</th><th scope=\"col\">To</th><th scope=\"col\">\(e(bv))</th><th scope=\"col\">\(e(hv))</th>",
                 d.renamed.map { r in
-                    "<tr><th scope=\"row\">\(e(r.from))</th><td>\(e(r.to))</td><td>\(link(r.baseUrl, bv))</td><td>\(link(r.headUrl, hv))</td></tr>\n"
+                    "<tr><th scope=\"row\">\(e(r.from))</th>" + td("To", e(r.to)) + td(bv, link(r.baseUrl, bv)) + td(hv, link(r.headUrl, hv)) + "</tr>\n"
                 })
         if d.modified.isEmpty && d.added.isEmpty && d.deleted.isEmpty && d.renamed.isEmpty {
             b += "<p>The two versions hold the same files.</p>\n"
@@ -159,7 +164,10 @@ enum CataloguePages {
         td.n{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
         .meta,.alias{color:var(--muted);font-size:.9rem}
         footer{color:var(--muted);font-size:.85rem;padding:2rem 1rem}
-        @media (max-width:40rem){th,td{padding:.3rem .4rem}h1{font-size:1.3rem}body{font-size:15px}}
+        @media (max-width:40rem){h1{font-size:1.3rem}body{font-size:15px}
+        thead{position:absolute;left:-9999px}tr{display:block;border-bottom:1px solid var(--line);padding:.4rem 0}
+        th,td{display:block;border:0;padding:.1rem .2rem}td.n{text-align:left}
+        td::before{content:attr(data-label) ": ";color:var(--muted)}}
         """
 
     /// The page around `body`: skip link, banner with breadcrumbs (after "Projects"), main, footer.
@@ -189,6 +197,14 @@ enum CataloguePages {
     }
 
     static func e(_ s: String) -> String { HTMLEscaping.escape(s) }
+
+    /// Parts of at most this many files get a download link per file on the versions page.
+    static let linkedDownloads = 5
+
+    /// A cell; `label` (escaped here) names its column where narrow screens stack the row's cells.
+    static func td(_ label: String, _ html: String, number: Bool = false) -> String {
+        "<td\(number ? " class=\"n\"" : "") data-label=\"\(e(label))\">\(html)</td>"
+    }
 
     /// Bytes for people: B, KiB, MiB, GiB with one decimal.
     static func bytes(_ n: Int) -> String {
