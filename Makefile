@@ -1,11 +1,12 @@
 # Trove — the two commands a newcomer needs:
 #   make demo   install what is missing, build, publish a sample site to a local store and serve it
 #   make test   install what is missing, build, run every test (S3 tests against a local moto server,
-#               Azure tests against Tests/azureserver, first proven faithful with Microsoft's SDK)
+#               Azure tests against Tests/azureserver, first proven faithful with Microsoft's SDK), then
+#               the /_/ catalogue in headless Chromium (bench/browser/catalogue_check.sh)
 SWIFT    ?= swift
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PKGS := libssl-dev libzstd-dev libsqlite3-dev libcurl4-openssl-dev pkg-config sqlite3 zstd curl python3-pip
-PY_PKGS  := moto[server] boto3 werkzeug flask azure-storage-blob
+APT_PKGS := libssl-dev libzstd-dev libsqlite3-dev libcurl4-openssl-dev pkg-config sqlite3 zstd curl python3-pip chromium
+PY_PKGS  := moto[server] boto3 werkzeug flask azure-storage-blob websocket-client
 
 .PHONY: all deps pydeps build release bench-tools demo test bench clean
 
@@ -28,9 +29,10 @@ deps:
 	@command -v $(SWIFT) >/dev/null || { echo "swift not found: install the Swift 6 toolchain"; exit 1; }
 
 # Python packages the tests use (moto's S3 server, botocore for SigV4 cross-checks, Microsoft's
-# azure-storage-blob: the Azure test server checks signatures with its code; sdk_client_test.py drives it).
+# azure-storage-blob: the Azure test server checks signatures with its code; sdk_client_test.py drives it;
+# websocket-client: the browser checks drive Chromium over the DevTools Protocol).
 pydeps:
-	@python3 -c "import moto, boto3, werkzeug, flask, azure.storage.blob" 2>/dev/null || python3 -m pip install -q $(PY_PKGS)
+	@python3 -c "import moto, boto3, werkzeug, flask, azure.storage.blob, websocket" 2>/dev/null || python3 -m pip install -q $(PY_PKGS)
 
 build: deps
 	$(SWIFT) build
@@ -49,6 +51,7 @@ test: deps pydeps
 	$(SWIFT) build --build-tests
 	python3 Tests/azureserver/sdk_client_test.py
 	$(SWIFT) test
+	TROVE=.build/debug/trove bench/browser/catalogue_check.sh
 
 bench: bench-tools
 	bench/run.sh
