@@ -27,12 +27,12 @@ extension TroveServer {
             guard path.trailingSlash else { return redirect(.movedPermanently, to: CatalogueURL.catalogue, cacheControl: configuration.cacheControl) }
             let list = try await visibleProjects(request)
             return catalogueAnswer(request, CatalogueBody(CataloguePages.projects(list)), html: true, isPrivate: list.projects.contains(where: \.isPrivate))
-        case 2 where s[1] != "api":
+        case 2: // (a project named `api` too: the API's paths are longer)
             guard catalogueMayRead(request, project: s[1]) else { return notFound() }
             guard path.trailingSlash else { return redirect(.movedPermanently, to: CatalogueURL.project(s[1]), cacheControl: configuration.cacheControl) }
             guard let list = try await versionList(s[1]) else { return notFound() }
             return catalogueAnswer(request, CatalogueBody(CataloguePages.versions(list)), html: true, isPrivate: list.isPrivate)
-        case 4 where s[1] != "api" && s[2] == "diff" && !path.trailingSlash:
+        case 4 where s[2] == "diff" && !path.trailingSlash:
             guard catalogueMayRead(request, project: s[1]), let (base, head) = CatalogueURL.diffRange(s[3]) else { return notFound() }
             return try await diffAnswer(request, project: s[1], base: base, head: head, page: true)
         case 4 where s[1] == "api" && s[2] == "v1" && s[3] == "projects":

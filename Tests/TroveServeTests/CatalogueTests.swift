@@ -154,6 +154,18 @@ import TroveStorage
         }
     }
 
+    /// `api` is a valid project name: its pages are not the API's.
+    @Test func aProjectNamedApiHasItsPages() async throws {
+        let h = Harness()
+        try await h.publish("api", "v1", Site.files)
+        try await h.withServer { (c: Client, _: TroveServer) async throws in
+            let page = try await c.get("/_/api/")
+            #expect(page.status == 200 && page.text.contains("<h1>api</h1>"))
+            #expect(try await c.get("/_/api/diff/v1...v1").status == 200)
+            #expect(try await c.get("/_/api/v1/projects/api/versions").status == 200)
+        }
+    }
+
     /// A private project is listed and answered only with a token granting it; otherwise every `/_/`
     /// answer about it is the 404 of a project that does not exist.
     @Test func privateProjectsAreHiddenWithoutAToken() async throws {
