@@ -99,7 +99,10 @@ enum CataloguePages {
             \(d.modified.count) modified (\(main) with changed main content, \(chrome) only around it, \(unknown) not HTML or not known),
             \(d.added.count) added, \(d.deleted.count) deleted, \(d.renamed.count) renamed.</p>\n
             """
-        func link(_ url: String?, _ text: String) -> String { url.map { "<a href=\"\(e($0))\">\(e(text))</a>" } ?? "<span class=\"meta\">not served</span>" }
+        // Link text is the version; the path follows for screen readers, whose link lists lose the row.
+        func link(_ url: String?, _ text: String, _ path: String) -> String {
+            url.map { "<a href=\"\(e($0))\">\(e(text))<span class=\"vh\"> of \(e(path))</span></a>" } ?? "<span class=\"meta\">not served</span>"
+        }
         func section(_ id: String, _ title: String, _ count: Int, _ head: String, _ rows: [String]) {
             guard count > 0 else { return }
             b += """
@@ -119,17 +122,17 @@ enum CataloguePages {
                 "<th scope=\"col\">Path</th><th scope=\"col\">Main content</th><th scope=\"col\">\(e(bv))</th><th scope=\"col\">\(e(hv))</th>",
                 modified.map { m in
                     let what = m.mainContentChanged.map { $0 ? "<strong>changed</strong>" : "unchanged" } ?? "–"
-                    return "<tr><th scope=\"row\">\(e(m.path))</th>" + td("Main content", what) + td(bv, link(m.baseUrl, bv))
-                        + td(hv, link(m.headUrl, hv)) + "</tr>\n"
+                    return "<tr><th scope=\"row\">\(e(m.path))</th>" + td("Main content", what) + td(bv, link(m.baseUrl, bv, m.path))
+                        + td(hv, link(m.headUrl, hv, m.path)) + "</tr>\n"
                 })
         section("added", "Added", d.added.count, "<th scope=\"col\">Path</th><th scope=\"col\">\(e(hv))</th>",
-                d.added.map { "<tr><th scope=\"row\">\(e($0.path))</th>" + td(hv, link($0.url, hv)) + "</tr>\n" })
+                d.added.map { "<tr><th scope=\"row\">\(e($0.path))</th>" + td(hv, link($0.url, hv, $0.path)) + "</tr>\n" })
         section("deleted", "Deleted", d.deleted.count, "<th scope=\"col\">Path</th><th scope=\"col\">\(e(bv))</th>",
-                d.deleted.map { "<tr><th scope=\"row\">\(e($0.path))</th>" + td(bv, link($0.url, bv)) + "</tr>\n" })
+                d.deleted.map { "<tr><th scope=\"row\">\(e($0.path))</th>" + td(bv, link($0.url, bv, $0.path)) + "</tr>\n" })
         section("renamed", "Renamed", d.renamed.count,
                 "<th scope=\"col\">From</th><th scope=\"col\">To</th><th scope=\"col\">\(e(bv))</th><th scope=\"col\">\(e(hv))</th>",
                 d.renamed.map { r in
-                    "<tr><th scope=\"row\">\(e(r.from))</th>" + td("To", e(r.to)) + td(bv, link(r.baseUrl, bv)) + td(hv, link(r.headUrl, hv)) + "</tr>\n"
+                    "<tr><th scope=\"row\">\(e(r.from))</th>" + td("To", e(r.to)) + td(bv, link(r.baseUrl, bv, r.from)) + td(hv, link(r.headUrl, hv, r.to)) + "</tr>\n"
                 })
         if d.modified.isEmpty && d.added.isEmpty && d.deleted.isEmpty && d.renamed.isEmpty {
             b += "<p>The two versions hold the same files.</p>\n"
@@ -156,6 +159,7 @@ enum CataloguePages {
         a:focus-visible,.wrap:focus-visible,.skip:focus{outline:3px solid var(--link);outline-offset:2px}
         .skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:.5rem;background:var(--bg);padding:.25rem .5rem}
         .wrap{overflow-x:auto;margin:0 0 1rem}
+        .vh{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
         table{border-collapse:collapse;width:100%}
         caption{text-align:left;font-weight:600;padding:.25rem 0}
         th,td{text-align:left;padding:.4rem .6rem;border-bottom:1px solid var(--line);vertical-align:top}
