@@ -39,6 +39,8 @@ final class CatalogueCache: Sendable {
     let versions = BoundedMap<String, Stamped<CatalogueAPI.VersionList>>(limit: 1024)
     let facts = BoundedMap<Digest, ManifestFacts>(limit: 64)
     let diffs = BoundedMap<DiffKey, CatalogueBody>(limit: 256)
+    /// Diffs being computed, so that concurrent requests for one share the work.
+    let pending = Mutex<[DiffKey: Task<CatalogueBody, any Error>]>([:])
 
     init() {}
 }

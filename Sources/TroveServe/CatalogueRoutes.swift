@@ -154,10 +154,20 @@ extension TroveServer {
                                          baseManifest: baseManifest, headManifest: headManifest, page: page)
         let isPrivate = configuration.access.isPrivate(project)
         if let body = catalogueCache.diffs.get(key) { return catalogueAnswer(request, body, html: page, isPrivate: isPrivate) }
-        let doc = try await diffDocument(project: project, base: (baseVersion, baseManifest), head: (headVersion, headManifest))
-        let body = CatalogueBody(page ? CataloguePages.diff(doc) : try CatalogueAPI.encode(doc))
-        catalogueCache.diffs.put(key, body)
-        return catalogueAnswer(request, body, html: page, isPrivate: isPrivate)
+        // Requests for a diff being computed wait for that computation instead of repeating it.
+        let work = catalogueCache.pending.withLock { pending in
+            if let running = pending[key] { return running }
+            let t = Task { [self] () throws -> CatalogueBody in
+                defer { _ = catalogueCache.pending.withLock { $0.removeValue(forKey: key) } }
+                let doc = try await diffDocument(project: project, base: (baseVersion, baseManifest), head: (headVersion, headManifest))
+                let body = CatalogueBody(page ? CataloguePages.diff(doc) : try CatalogueAPI.encode(doc))
+                catalogueCache.diffs.put(key, body)
+                return body
+            }
+            pending[key] = t
+            return t
+        }
+        return catalogueAnswer(request, try await work.value, html: page, isPrivate: isPrivate)
     }
 }
 
