@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/browser/catalogue_check.sh [BUILD_DIR]
+# bench/browser/catalogue_check.sh [BUILD_DIR [REBUILD_DIR]]
 #
 # trove serve's /_/ catalogue in a real browser: publishes two versions of a documentation build to a
 # temporary file:// store (v1, and v2 = the same build rebuilt with one page's main content edited),
@@ -12,7 +12,8 @@
 # BUILD_DIR: a build in the Read the Docs layout (e.g. /work/corpus/build1, 2,500 files; the
 # edited page is html/$EDIT). Without it, a 40-page site from scripts/make-sample-site.py is used
 # (what `make test` runs: well under a minute). v2 is BUILD_DIR copied with a new footer date where
-# there is one (the sample site's) and a paragraph added to the main content of html/$EDIT.
+# there is one (the sample site's), or REBUILD_DIR (e.g. /work/corpus/build2), with a paragraph added
+# to the main content of html/$EDIT.
 # Environment: TROVE (binary; default .build/release/trove, else .build/debug/trove), CHROMIUM
 # (default chromium on PATH), PROJECT (default docs), EDIT (page under html/ to edit; default
 # index.html), OUT (screenshot directory; default a new /tmp/trove-catalogue-shots.XXXXXX, printed).
@@ -54,6 +55,7 @@ trap cleanup EXIT
 
 if [ -n "${1:-}" ]; then
     cp -a "$1" "$WORK/v1"
+    if [ -n "${2:-}" ]; then cp -a "$2" "$WORK/v2"; fi
 else
     python3 "$ROOT/scripts/make-sample-site.py" "$WORK/v1" --pages 40 --date "January 1, 2026" >/dev/null
     python3 "$ROOT/scripts/make-sample-site.py" "$WORK/v2" --pages 40 --date "January 2, 2026" >/dev/null
@@ -61,12 +63,15 @@ else
 fi
 [ -d "$WORK/v2" ] || cp -a "$WORK/v1" "$WORK/v2"
 [ -f "$WORK/v2/html/$EDIT" ] || { log "no html/$EDIT in the build"; exit 1; }
-# The edit: a paragraph at the start of the main content (Sphinx's role=main, or <main>).
+# The edit: a paragraph at the start of the main content (the first of [role=main], <main>, div.body,
+# <article>, as publish's main-content digest looks for it; else the start of <body>).
 python3 - "$WORK/v2/html/$EDIT" <<'EOF'
 import re, sys
 p = sys.argv[1]
 s = open(p, encoding="utf-8").read()
-m = re.search(r'<(main|div[^>]*role="main")[^>]*>', s)
+m = None
+for pattern in (r'<[a-z]+[^>]*role="main"[^>]*>', r'<main\b[^>]*>', r'<div[^>]*class="body"[^>]*>', r'<article[^>]*>', r'<body[^>]*>'):
+    m = m or re.search(pattern, s)
 assert m, "no main content element in " + p
 s = s[:m.end()] + "<p>Edited for the catalogue check.</p>" + s[m.end():]
 open(p, "w", encoding="utf-8").write(s)
