@@ -50,8 +50,12 @@ public struct FileRecord: Sendable, Equatable {
     public var linkTarget: String?
     /// Row id inside its manifest; used to fetch the chunk list.
     public var id: Int
+    /// SHA-256 of an HTML page's main content (`MainContent`), so a diff can tell a changed page from a
+    /// changed footer. nil for other files, and in manifests of format version 1.
+    public var mainContentDigest: Digest?
 
-    public init(path: String, kind: EntryKind, size: Int, mode: Int, contentType: String?, digest: Digest?, linkTarget: String?, id: Int = 0) {
+    public init(path: String, kind: EntryKind, size: Int, mode: Int, contentType: String?, digest: Digest?, linkTarget: String?, id: Int = 0,
+                mainContentDigest: Digest? = nil) {
         self.path = path
         self.kind = kind
         self.size = size
@@ -60,6 +64,7 @@ public struct FileRecord: Sendable, Equatable {
         self.digest = digest
         self.linkTarget = linkTarget
         self.id = id
+        self.mainContentDigest = mainContentDigest
     }
 }
 
@@ -84,6 +89,9 @@ public struct ManifestMetadata: Sendable, Codable, Equatable {
     public var treeDigest: Digest?
     /// Media types (top-level folders) whose publish failed; their previous content was carried over.
     public var carriedOver: [String] = []
+
+    /// Whether the manifest records main-content digests of HTML pages (format version 2 on).
+    public var hasMainContentDigests: Bool { formatVersion >= 2 }
 
     public init(project: String, version: String, buildTime: String, toolVersion: String,
                 chunker: ChunkerParameters, dictionary: Digest?) {

@@ -106,3 +106,13 @@ extension Repository {
         unlink(prepared.scratch)
     }
 }
+
+extension Repository {
+    /// What changed from version `base` to version `head` of a project (`VersionDiff`), from the two
+    /// live manifests alone: works on every store, reads no pack. `trove diff` and the serve API use it.
+    public func diff(_ project: String, base: String, head: String) async throws -> VersionDiff {
+        let b = try await openVersion(project, base)
+        let h = try await openVersion(project, head)
+        return try await BlockingIO.run { try VersionDiff.between(base: b, head: h, baseName: base, headName: head) }
+    }
+}
