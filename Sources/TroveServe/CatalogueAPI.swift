@@ -105,7 +105,8 @@ enum CatalogueAPI {
         var updated: String
     }
 
-    /// `/_/api/v1/projects/<p>/diff?base=<v>&head=<v>`: what changed from `base` to `head`. Paths are
+    /// `/_/api/v1/projects/<p>/diff?base=<v>&head=<v>`: `VersionDiff` (what changed from `base` to
+    /// `head`: files and symlinks added, deleted, renamed, modified) with URLs. Paths are
     /// as `trove ls` shows them; each URL is where serve offers the file in that version (nil when
     /// it is offered under none, e.g. a file outside `html/` and the download media types).
     struct Diff: Codable, Sendable, Equatable {
@@ -153,6 +154,9 @@ enum CatalogueAPI {
         var project: String
         var base: Side
         var head: Side
+        /// False when either build's manifest predates main-content digests: every
+        /// `main_content_changed` is then null (modified is by file digest alone).
+        var mainContentCompared: Bool
         var added: [File]
         /// With their URLs in `base`.
         var deleted: [File]

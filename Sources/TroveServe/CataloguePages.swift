@@ -99,6 +99,9 @@ enum CataloguePages {
             \(d.modified.count) modified (\(main) with changed main content, \(chrome) only around it, \(unknown) not HTML or not known),
             \(d.added.count) added, \(d.deleted.count) deleted, \(d.renamed.count) renamed.</p>\n
             """
+        if !d.mainContentCompared {
+            b += "<p>One of the two builds was published before Trove recorded main content: pages are compared by their whole bytes.</p>\n"
+        }
         // Link text is the version; the path follows for screen readers, whose link lists lose the row.
         func link(_ url: String?, _ text: String, _ path: String) -> String {
             url.map { "<a href=\"\(e($0))\">\(e(text))<span class=\"vh\"> of \(e(path))</span></a>" } ?? "<span class=\"meta\">not served</span>"

@@ -79,7 +79,7 @@ import TroveStorage
             #expect(try await c.get("/demo/v1/").status == 200)
 
             let diff = try json(try await c.get("/_/api/v1/projects/demo/diff?base=stable&head=v2"))
-            #expect(keys(diff) == ["project", "base", "head", "added", "deleted", "renamed", "modified"])
+            #expect(keys(diff) == ["project", "base", "head", "main_content_compared", "added", "deleted", "renamed", "modified"])
             #expect(keys(diff["base"]) == ["version", "manifest", "site_url"])
             // An alias is resolved to the version it names; URLs name the version.
             #expect((diff["base"] as? [String: Any])?["version"] as? String == "v1")
