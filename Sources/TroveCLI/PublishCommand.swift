@@ -53,6 +53,7 @@ struct PublishCommand: TroveSubcommand {
         }
         do { try o.chunker.validate() } catch { throw CLIError.usage(error.description) }
         o.zipAware = try !noZipAware && (settings.bool("publish.zip_aware") ?? true)
+        o.mainContentDigests = try settings.bool("publish.main_content") ?? true
         o.trainDictionary = try !noDictionary && (settings.bool("publish.dictionary") ?? true)
         if let t = buildTime ?? ctx.environment["SOURCE_DATE_EPOCH"] {
             if let secs = Double(t) { o.buildTime = Date(timeIntervalSince1970: secs) }

@@ -32,6 +32,7 @@ struct Settings {
         "publish.dictionary": Spec(kind: .bool),
         "publish.index_versions": Spec(kind: .integer(0...10_000)),
         "publish.zip_aware": Spec(kind: .bool),
+        "publish.main_content": Spec(kind: .bool),
         "s3.endpoint": Spec(kind: .string), "s3.region": Spec(kind: .string), "s3.path_style": Spec(kind: .bool),
         "s3.max_connections": Spec(kind: .integer(1...1024)),
         "s3.access_key_id": Spec(kind: .string), "s3.secret_access_key": Spec(kind: .string), "s3.session_token": Spec(kind: .string),

@@ -20,7 +20,7 @@ struct Trove: AsyncParsableCommand {
         version: version,
         subcommands: [PublishCommand.self, LsCommand.self, CatCommand.self, ExportCommand.self,
                       StatsCommand.self, IndexCommand.self, ServeCommand.self, AliasCommand.self, SignURLCommand.self,
-                      GCCommand.self, VerifyCommand.self, DeleteCommand.self, RollbackCommand.self, InitCommand.self]
+                      GCCommand.self, VerifyCommand.self, DeleteCommand.self, RollbackCommand.self, InitCommand.self, DiffCommand.self]
     )
 }
 

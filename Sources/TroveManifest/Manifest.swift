@@ -31,7 +31,10 @@ public final class Manifest: @unchecked Sendable {
         while try m.step() { kv[try m.exactString(0)] = try m.exactString(1) }
         let metadata = try ManifestMetadata(keyValues: kv)
         do { try metadata.chunker.validate() } catch { throw ManifestError.malformed(error.message) }
-        let byPath = try db.prepare("SELECT id, path, kind, size, mode, content_type, digest, link_target FROM files WHERE path = ?")
+        // Format 1 has no main_digest column: it reads as NULL.
+        let columns = "id, path, kind, size, mode, content_type, digest, link_target, "
+            + (metadata.hasMainContentDigests ? "main_digest" : "NULL")
+        let byPath = try db.prepare("SELECT \(columns) FROM files WHERE path = ?")
         // Left joins: a row naming a chunk, pack or dictionary that does not exist is an error, not a
         // chunk silently left out of the file.
         let chunksOf = try db.prepare("""
@@ -40,7 +43,7 @@ public final class Manifest: @unchecked Sendable {
             FROM file_chunks fc LEFT JOIN chunks c ON c.id = fc.chunk_id LEFT JOIN packs p ON p.id = c.pack_id
             LEFT JOIN dictionaries d ON d.id = c.dictionary_id WHERE fc.file_id = ? ORDER BY fc.seq
             """)
-        let children = try db.prepare("SELECT id, path, kind, size, mode, content_type, digest, link_target FROM files WHERE path > ? AND path < ? ORDER BY path")
+        let children = try db.prepare("SELECT \(columns) FROM files WHERE path > ? AND path < ? ORDER BY path")
         return (db, metadata, byPath, chunksOf, children)
     }
 
@@ -191,7 +194,8 @@ public final class Manifest: @unchecked Sendable {
         let r: FileRecord
         do {
             r = FileRecord(path: try s.exactString(1), kind: k, size: s.int(3), mode: s.int(4), contentType: try s.optionalExactString(5),
-                           digest: try s.optionalDigest(6), linkTarget: try s.optionalExactString(7), id: s.int(0))
+                           digest: try s.optionalDigest(6), linkTarget: try s.optionalExactString(7), id: s.int(0),
+                           mainContentDigest: try s.optionalDigest(8))
         } catch let e as SQLiteError {
             throw ManifestError.malformed("manifest \(digest.hex): files row \(s.int(0)): \(e.message)")
         }

@@ -70,7 +70,10 @@ public struct FileRecord: Sendable, Equatable {
 
 /// Build metadata recorded in every manifest's `meta` table.
 public struct ManifestMetadata: Sendable, Codable, Equatable {
-    public static let currentFormatVersion = 1
+    /// The format this trove writes: 2 added `files.main_digest` (main-content digests of HTML pages).
+    public static let currentFormatVersion = 2
+    /// Formats this trove reads; version 1 manifests read with no main-content digests.
+    public static let readableFormatVersions = 1...currentFormatVersion
 
     public var formatVersion: Int = ManifestMetadata.currentFormatVersion
     public var project: String

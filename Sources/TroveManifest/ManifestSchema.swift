@@ -1,7 +1,7 @@
 import Foundation
 
-/// The manifest's SQLite schema, format version 1. Documented in docs/storage-format.md;
-/// any change bumps `ManifestMetadata.currentFormatVersion`.
+/// The manifest's SQLite schema, format version 2 (version 1 lacked `files.main_digest`; readers
+/// still accept it). Documented in docs/storage-format.md; any change bumps `ManifestMetadata.currentFormatVersion`.
 ///
 /// Digest columns carry no index: every build rewrites its whole chunk table, and 32 random bytes
 /// per index entry would nearly double the manifest. The writer keeps digests unique; readers that
@@ -29,7 +29,8 @@ enum ManifestSchema {
         mode INTEGER NOT NULL,
         content_type TEXT,
         digest BLOB,
-        link_target TEXT);
+        link_target TEXT,
+        main_digest BLOB);
     CREATE TABLE file_chunks(
         file_id INTEGER NOT NULL REFERENCES files(id),
         seq INTEGER NOT NULL,
@@ -37,7 +38,8 @@ enum ManifestSchema {
         chunk_id INTEGER NOT NULL REFERENCES chunks(id),
         PRIMARY KEY (file_id, seq)) WITHOUT ROWID;
     CREATE VIEW file_list AS
-        SELECT path, kind, size, printf('%o', mode) AS mode, content_type, lower(hex(digest)) AS digest, link_target
+        SELECT path, kind, size, printf('%o', mode) AS mode, content_type, lower(hex(digest)) AS digest, link_target,
+               lower(hex(main_digest)) AS main_digest
         FROM files ORDER BY path;
     CREATE VIEW chunk_list AS
         SELECT f.path, fc.seq, fc.file_offset, lower(hex(c.digest)) AS chunk, c.raw_size, c.stored_size,

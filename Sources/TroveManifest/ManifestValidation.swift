@@ -207,11 +207,12 @@ extension Manifest {
         case .file:
             guard r.digest != nil else { throw bad("file without a digest") }
         case .symlink:
+            guard r.mainContentDigest == nil else { throw bad("main-content digest on a symlink") }
             guard let t = r.linkTarget, ManifestPath.resolve(link: r.path, target: t) != nil else {
                 throw bad("symlink target \((r.linkTarget ?? "").debugDescription) is empty, absolute or leaves the tree")
             }
         case .dir:
-            break
+            guard r.mainContentDigest == nil else { throw bad("main-content digest on a directory") }
         }
     }
 

@@ -122,6 +122,7 @@ struct ManifestLayout {
         record.text(f.contentType)
         record.blob(f.digest)
         record.text(f.linkTarget)
+        record.blob(f.mainContentDigest)
         files.insert(rowid: fid, record: record.encoded(), into: &file)
         if f.kind == .file { fileCount += 1; logicalBytes += f.size }
         return fid
@@ -252,8 +253,8 @@ extension ManifestMetadata {
             return v
         }
         let fv = Int(try need("format_version")) ?? -1
-        guard fv == ManifestMetadata.currentFormatVersion else {
-            throw ManifestError.malformed("manifest format version \(fv) is not supported by this trove (supports \(ManifestMetadata.currentFormatVersion))")
+        guard ManifestMetadata.readableFormatVersions.contains(fv) else {
+            throw ManifestError.malformed("manifest format version \(fv) is not supported by this trove (supports \(ManifestMetadata.readableFormatVersions.lowerBound)–\(ManifestMetadata.currentFormatVersion))")
         }
         let chunker = ChunkerParameters(minSize: Int(try need("chunker_min")) ?? 0, avgSize: Int(try need("chunker_avg")) ?? 0,
                                         maxSize: Int(try need("chunker_max")) ?? 0)

@@ -8,7 +8,8 @@ import Glibc
 
 /// The outcome of chunking one file.
 enum FileOutcome: Sendable {
-    case stored(digest: Digest, size: Int, chunks: [(Digest, Int)])
+    /// `mainContent`: the digest of an HTML page's main content (`MainContent`), nil for other files.
+    case stored(digest: Digest, size: Int, chunks: [(Digest, Int)], mainContent: Digest?)
     case failed(PathError)
 }
 
@@ -133,6 +134,8 @@ final class PublishWorkers: @unchecked Sendable {
     let blockSize: Int
     /// Cut zip archives (by content) at member boundaries; see `ZipBoundaries`.
     let zipAware: Bool
+    /// Digest the main content of HTML pages (`PublishOptions.mainContentDigests`).
+    let mainContent: Bool
     /// `PublishOptions.afterRead`.
     let afterRead: (@Sendable (String) -> Void)?
     /// Test hook: what a worker does about the dictionary being trained (tests hold training back
@@ -151,7 +154,7 @@ final class PublishWorkers: @unchecked Sendable {
 
     init(root: String, files: [WalkEntry], index: ChunkIndex, chunker: FastCDC, dictionary: PendingDictionary,
          train: (@Sendable () throws -> ZstdDictionary?)? = nil, deferLimit: Int = 32 << 20,
-         uploader: PackUploader, progress: PublishProgress, blockSize: Int = 1 << 20, zipAware: Bool = true,
+         uploader: PackUploader, progress: PublishProgress, blockSize: Int = 1 << 20, zipAware: Bool = true, mainContent: Bool = true,
          afterRead: (@Sendable (String) -> Void)? = nil, events: (@Sendable (Event) -> Void)? = nil) {
         self.root = root
         self.files = files
@@ -164,6 +167,7 @@ final class PublishWorkers: @unchecked Sendable {
         self.progress = progress
         self.blockSize = max(blockSize, chunker.parameters.maxSize * 2)
         self.zipAware = zipAware
+        self.mainContent = mainContent
         self.afterRead = afterRead
         self.events = events
         // While a dictionary is trained, files that need none go first.
@@ -301,6 +305,10 @@ final class PublishWorkers: @unchecked Sendable {
         var start = 0, end = 0, eof = false
         // Forced cuts (file offsets) of a zip archive, read from its central directory before the first cut.
         var forced: [Int]? = nil, nextForced = 0
+        // An HTML page's main content is digested from the buffer the chunker reads, when the first
+        // read holds the whole page (up to `blockSize`); larger pages get none (their diff flag is null).
+        var main: Digest? = nil
+        let html = mainContent && MainContent.isHTML(f.path)
         let base = buffer.baseAddress!
         while true {
             // Refill: slide the unconsumed tail to the front, then read until the buffer is full or EOF.
@@ -318,6 +326,7 @@ final class PublishWorkers: @unchecked Sendable {
                 end += n
                 progress.bytesDone.add(n, ordering: .relaxed)
                 if n < want { eof = true }
+                if html && eof && total == 0 && start == 0 { main = MainContent.digest(of: UnsafeRawBufferPointer(start: base, count: end)) }
                 afterRead?(f.path)
             }
             if start == end { break }
@@ -349,7 +358,7 @@ final class PublishWorkers: @unchecked Sendable {
         if let why = PublishWorkers.changed(fd: fd, before: before, read: total) {
             return .failed(PathError(path: f.path, reason: "changed while it was read (\(why)); not published, publish again once the build is done"))
         }
-        return .stored(digest: Digest.file(chunks: chunks.lazy.map(\.0)), size: total, chunks: chunks)
+        return .stored(digest: Digest.file(chunks: chunks.lazy.map(\.0)), size: total, chunks: chunks, mainContent: main)
     }
 
     /// Why the open file `fd` is not what it was when reading started (`before`) or is not what was

@@ -24,6 +24,9 @@ public struct PublishOptions: Sendable {
     /// Cut zip archives (recognised by content: htmlzip, ePub, …) at member boundaries so unchanged
     /// members dedup across rebuilds. Changes only where chunks are cut, never the stored bytes.
     public var zipAware = true
+    /// Record a digest of each HTML page's main content (`MainContent`) for `trove diff`; off only to
+    /// measure what it costs (bench/run.sh).
+    public var mainContentDigests = true
     /// Renewal and expiry of the publish lease gc waits for.
     public var lease = PublishLeaseTiming.default
     /// Test hook: called on the worker thread after each read from a file (its path), before the bytes
@@ -131,7 +134,7 @@ public struct Publisher: Sendable {
                                     expectedChunks: files.count + 2 * progress.bytesTotal.load(ordering: .relaxed) / options.chunker.avgSize)
         let workers = PublishWorkers(root: root, files: files, index: index, chunker: FastCDC(options.chunker),
                                      dictionary: pending, train: train, uploader: uploader, progress: progress, zipAware: options.zipAware,
-                                     afterRead: options.afterRead)
+                                     mainContent: options.mainContentDigests, afterRead: options.afterRead)
         let outcomes: [FileOutcome], stats: WorkerStats
         do {
             (outcomes, stats) = try await workers.run(threads: options.threads)
@@ -199,9 +202,9 @@ public struct Publisher: Sendable {
                 tree.append((FileRecord(path: e.path, kind: .symlink, size: e.size, mode: e.mode, contentType: nil, digest: nil, linkTarget: e.linkTarget), .none))
                 report.symlinks += 1
             case .file:
-                guard case .stored(let digest, let size, let chunks)? = outcome else { continue }
-                tree.append((FileRecord(path: e.path, kind: .file, size: size, mode: e.mode,
-                                        contentType: ContentTypes.forPath(e.path), digest: digest, linkTarget: nil), .digests(chunks)))
+                guard case .stored(let digest, let size, let chunks, let main)? = outcome else { continue }
+                tree.append((FileRecord(path: e.path, kind: .file, size: size, mode: e.mode, contentType: ContentTypes.forPath(e.path),
+                                        digest: digest, linkTarget: nil, mainContentDigest: main), .digests(chunks)))
                 report.files += 1
                 report.logicalBytes += size
             }

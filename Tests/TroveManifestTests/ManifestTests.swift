@@ -16,7 +16,8 @@ import TroveManifest
         let c2 = ChunkRef(digest: Digest.sha256([2]), location: ChunkLocation(pack: pack, offset: 10, storedSize: 5, rawSize: 9, codec: .zstdDictionary, dictionary: dict))
         return [
             (FileRecord(path: "html", kind: .dir, size: 0, mode: 0o755, contentType: nil, digest: nil, linkTarget: nil), []),
-            (FileRecord(path: "html/a b ü.html", kind: .file, size: 29, mode: 0o644, contentType: "text/html; charset=utf-8", digest: Digest.file(chunks: [c1.digest, c2.digest]), linkTarget: nil), [c1, c2]),
+            (FileRecord(path: "html/a b ü.html", kind: .file, size: 29, mode: 0o644, contentType: "text/html; charset=utf-8", digest: Digest.file(chunks: [c1.digest, c2.digest]), linkTarget: nil,
+                        mainContentDigest: Digest.sha256(Array("main".utf8))), [c1, c2]),
             (FileRecord(path: "html/empty", kind: .file, size: 0, mode: 0o600, contentType: nil, digest: Digest.file(chunks: []), linkTarget: nil), []),
             (FileRecord(path: "html/link", kind: .symlink, size: 8, mode: 0o777, contentType: nil, digest: nil, linkTarget: "a b ü.html"), []),
             (FileRecord(path: "html/sub", kind: .dir, size: 0, mode: 0o755, contentType: nil, digest: nil, linkTarget: nil), []),
@@ -42,6 +43,8 @@ import TroveManifest
         #expect(m.metadata.treeDigest == meta().treeDigest)
         let f = try #require(try m.file(at: "html/a b ü.html"))
         #expect(f.size == 29 && f.contentType == "text/html; charset=utf-8")
+        #expect(f.mainContentDigest == Digest.sha256(Array("main".utf8)) && m.metadata.hasMainContentDigests)
+        #expect(try m.file(at: "html/sub/x.css")?.mainContentDigest == nil)
         let chunks = try m.chunks(of: f)
         #expect(chunks.map(\.digest) == sampleTree()[1].1.map(\.digest))
         #expect(chunks[1].location.dictionary == Digest.sha256(Array("dict".utf8)))

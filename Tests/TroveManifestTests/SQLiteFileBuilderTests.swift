@@ -74,7 +74,8 @@ import TroveContent
             out.append((FileRecord(path: name, kind: kind, size: kind == .file ? refs.reduce(0) { $0 + $1.location.rawSize } : 7,
                                    mode: f % 11 == 0 ? 0o7777 : 0o644, contentType: kind == .file ? "text/html; charset=utf-8" : nil,
                                    digest: kind == .file ? Digest.sha256(Array("file \(f)".utf8)) : nil,
-                                   linkTarget: kind == .symlink ? String(repeating: "t/", count: f % 3 == 0 ? 6000 : 3) : nil),
+                                   linkTarget: kind == .symlink ? String(repeating: "t/", count: f % 3 == 0 ? 6000 : 3) : nil,
+                                   mainContentDigest: kind == .file && f % 2 == 0 ? Digest.sha256(Array("main \(f)".utf8)) : nil),
                         kind == .file ? refs : []))
         }
         return out
@@ -94,7 +95,7 @@ import TroveContent
         let db = try SQLiteDatabase(path: path, mode: .readWriteCreate)
         try db.execute(ManifestSchema.create)
         try db.execute("BEGIN")
-        let file = try db.prepare("INSERT INTO files VALUES (?,?,?,?,?,?,?,?)")
+        let file = try db.prepare("INSERT INTO files VALUES (?,?,?,?,?,?,?,?,?)")
         let chunk = try db.prepare("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?)")
         let pack = try db.prepare("INSERT INTO packs VALUES (?,?)"), dict = try db.prepare("INSERT INTO dictionaries VALUES (?,?)")
         let fc = try db.prepare("INSERT INTO file_chunks VALUES (?,?,?,?)")
@@ -103,6 +104,7 @@ import TroveContent
         for (i, (r, refs)) in tree.enumerated() {
             file.bind(1, i + 1); file.bind(2, r.path); file.bind(3, r.kind.rawValue); file.bind(4, r.size); file.bind(5, r.mode)
             file.bind(6, r.contentType); file.bind(7, r.digest); file.bind(8, r.linkTarget)
+            file.bind(9, r.mainContentDigest)
             try file.run()
             if r.kind == .file { m.fileCount += 1; m.logicalBytes += r.size }
             var offset = 0
@@ -142,7 +144,7 @@ import TroveContent
                   "SELECT id || ',' || quote(digest) FROM packs ORDER BY id",
                   "SELECT id || ',' || quote(digest) FROM dictionaries ORDER BY id",
                   "SELECT id || ',' || quote(digest) || ',' || raw_size || ',' || stored_size || ',' || codec || ',' || quote(dictionary_id) || ',' || pack_id || ',' || pack_offset FROM chunks ORDER BY id",
-                  "SELECT id || ',' || quote(path) || ',' || kind || ',' || size || ',' || mode || ',' || quote(content_type) || ',' || quote(digest) || ',' || quote(link_target) FROM files ORDER BY id",
+                  "SELECT id || ',' || quote(path) || ',' || kind || ',' || size || ',' || mode || ',' || quote(content_type) || ',' || quote(digest) || ',' || quote(link_target) || ',' || quote(main_digest) FROM files ORDER BY id",
                   "SELECT id || ',' || path FROM files INDEXED BY sqlite_autoindex_files_1 WHERE path >= '' ORDER BY path",
                   "SELECT file_id || ',' || seq || ',' || file_offset || ',' || chunk_id FROM file_chunks ORDER BY file_id, seq",
                   "SELECT count(*) FROM chunk_list"] {

@@ -77,6 +77,7 @@ import TroveStorage
         "UPDATE files SET mode = -1 WHERE kind = 'file'",
         "UPDATE files SET size = -5 WHERE path = 'html/a.html'",
         "UPDATE files SET path = 'html/a\u{1}.html' WHERE path = 'html/a.html'",
+        "UPDATE files SET main_digest = X'0102' WHERE kind = 'file'",
     ])
     func outOfRangeRowsAreAnErrorNamingTheManifest(_ sql: String) async throws {
         let (fx, _) = try await published()

@@ -39,7 +39,7 @@ import TroveStorage
     }
 
     func digests(_ outcomes: [FileOutcome]) -> [Digest?] {
-        outcomes.map { if case .stored(let d, _, _) = $0 { d } else { nil } }
+        outcomes.map { if case .stored(let d, _, _, _) = $0 { d } else { nil } }
     }
 
     /// A file that stops compressing (a PDF's deflated streams) is not put through zstd chunk after
@@ -63,7 +63,7 @@ import TroveStorage
         for (label, run) in [("known dictionary", try await runWorkers(t, dictionary: PendingDictionary(resolved: dict))),
                              ("deferred", try await runWorkers(t, dictionary: PendingDictionary(), train: slow, events: behind.open))] {
             if label == "deferred" { #expect(run.stats.deferredChunks > 0, "training finished before any chunk waited for it") }
-            guard case .stored(_, _, let chunks) = run.outcomes[pdf] else { Issue.record("\(label): pdf not stored"); continue }
+            guard case .stored(_, _, let chunks, _) = run.outcomes[pdf] else { Issue.record("\(label): pdf not stored"); continue }
             var offset = 0, textRaw = 0, textCompressed = 0, randomCompressed = 0
             for (d, len) in chunks {
                 let codec = try #require(run.locations[d]).codec
