@@ -90,10 +90,15 @@ import TroveStorage
     /// The diff API lists each change with the file's URL in both versions, and every URL works.
     @Test func diffListsChangesWithURLsOfBothVersions() async throws {
         let h = Harness()
-        try await h.publish("demo", "v1", Site.files)
-        try await h.publish("demo", "v2", CatalogueTests.v2Files)
+        var v1 = Site.files, v2 = CatalogueTests.v2Files
+        // Only the footer (outside <main>) changes: modified, main content unchanged.
+        v1["html/chrome.html"] = text("<html><body><main>Same words.</main><footer>Built on Monday</footer></body></html>")
+        v2["html/chrome.html"] = text("<html><body><main>Same words.</main><footer>Built on Tuesday</footer></body></html>")
+        try await h.publish("demo", "v1", v1)
+        try await h.publish("demo", "v2", v2)
         try await h.withServer { (c: Client, _: TroveServer) async throws in
             let diff = try json(try await c.get("/_/api/v1/projects/demo/diff?base=v1&head=v2"))
+            #expect(diff["main_content_compared"] as? Bool == true)
             let added = try #require(diff["added"] as? [[String: Any]])
             let deleted = try #require(diff["deleted"] as? [[String: Any]])
             let modified = try #require(diff["modified"] as? [[String: Any]])
@@ -101,10 +106,12 @@ import TroveStorage
             #expect(added.first?["url"] as? String == "/demo/v2/new.html")
             #expect(deleted.map { $0["path"] as? String } == ["html/space name.html"])
             #expect(deleted.first?["url"] as? String == "/demo/v1/space%20name.html")
-            #expect(modified.map { $0["path"] as? String } == ["html/page.html"])
-            #expect(keys(modified.first) == ["path", "main_content_changed", "base_url", "head_url"])
-            #expect(modified.first?["base_url"] as? String == "/demo/v1/page.html")
-            #expect(modified.first?["head_url"] as? String == "/demo/v2/page.html")
+            #expect(modified.map { $0["path"] as? String } == ["html/chrome.html", "html/page.html"])
+            try #require(modified.count == 2)
+            #expect(keys(modified[1]) == ["path", "main_content_changed", "base_url", "head_url"])
+            #expect(modified[0]["main_content_changed"] as? Bool == false && modified[1]["main_content_changed"] as? Bool == true)
+            #expect(modified[1]["base_url"] as? String == "/demo/v1/page.html")
+            #expect(modified[1]["head_url"] as? String == "/demo/v2/page.html")
             #expect(try await c.get("/demo/v2/new.html").status == 200)
             #expect(try await c.get("/demo/v1/space%20name.html").status == 200)
 
@@ -114,6 +121,9 @@ import TroveStorage
             #expect(page.text.contains("html/page.html") && page.text.contains("href=\"/demo/v1/page.html\"")
                     && page.text.contains("href=\"/demo/v2/page.html\""))
             #expect(page.text.contains("html/new.html") && page.text.contains("html/space name.html"))
+            // Pages whose main content changed come first.
+            let pageAt = try #require(page.text.range(of: ">html/page.html<")), chromeAt = try #require(page.text.range(of: ">html/chrome.html<"))
+            #expect(pageAt.lowerBound < chromeAt.lowerBound)
         }
     }
 
