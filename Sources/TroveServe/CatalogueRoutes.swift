@@ -28,21 +28,21 @@ extension TroveServer {
             let list = try await visibleProjects(request)
             return catalogueAnswer(request, CatalogueBody(CataloguePages.projects(list)), html: true, isPrivate: list.projects.contains(where: \.isPrivate))
         case 2: // (a project named `api` too: the API's paths are longer)
-            guard catalogueMayRead(request, project: s[1]) else { return notFound() }
+            guard await catalogueMayRead(request, project: s[1]) else { return notFound() }
             guard path.trailingSlash else { return redirect(.movedPermanently, to: CatalogueURL.project(s[1]), cacheControl: configuration.cacheControl) }
             guard let list = try await versionList(s[1]) else { return notFound() }
             return catalogueAnswer(request, CatalogueBody(CataloguePages.versions(list)), html: true, isPrivate: list.isPrivate)
         case 4 where s[2] == "diff" && !path.trailingSlash:
-            guard catalogueMayRead(request, project: s[1]), let (base, head) = CatalogueURL.diffRange(s[3]) else { return notFound() }
+            guard await catalogueMayRead(request, project: s[1]), let (base, head) = CatalogueURL.diffRange(s[3]) else { return notFound() }
             return try await diffAnswer(request, project: s[1], base: base, head: head, page: true)
         case 4 where s[1] == "api" && s[2] == "v1" && s[3] == "projects":
             let list = try await visibleProjects(request)
             return catalogueAnswer(request, CatalogueBody(try CatalogueAPI.encode(list)), html: false, isPrivate: list.projects.contains(where: \.isPrivate))
         case 6 where s[1] == "api" && s[2] == "v1" && s[3] == "projects" && s[5] == "versions":
-            guard catalogueMayRead(request, project: s[4]), let list = try await versionList(s[4]) else { return notFound() }
+            guard await catalogueMayRead(request, project: s[4]), let list = try await versionList(s[4]) else { return notFound() }
             return catalogueAnswer(request, CatalogueBody(try CatalogueAPI.encode(list)), html: false, isPrivate: list.isPrivate)
         case 6 where s[1] == "api" && s[2] == "v1" && s[3] == "projects" && s[5] == "diff":
-            guard catalogueMayRead(request, project: s[4]) else { return notFound() }
+            guard await catalogueMayRead(request, project: s[4]) else { return notFound() }
             let q = CatalogueURL.query(path.query)
             guard let base = q["base"], let head = q["head"] else {
                 return plain(.badRequest, "base and head are required, once each: ?base=VERSION&head=VERSION\n", extra: [.cacheControl: "no-cache"])
@@ -54,8 +54,8 @@ extension TroveServer {
     }
 
     /// Whether this request may read `project` (a public one, or a private one its token grants): the
-    /// one access check of the catalogue.
-    func catalogueMayRead(_ request: Request, project: String) -> Bool {
+    /// one access check of the catalogue (async, so that it can ask an external authoriser).
+    func catalogueMayRead(_ request: Request, project: String) async -> Bool {
         isAuthorised(request, project: project)
     }
 
@@ -96,7 +96,9 @@ extension TroveServer {
             all = fresh.sorted { $0.name < $1.name }
             catalogueCache.projects.withLock { $0 = .init(value: all, fetched: now) }
         }
-        return CatalogueAPI.ProjectList(projects: all.filter { catalogueMayRead(request, project: $0.name) })
+        var visible: [CatalogueAPI.Project] = []
+        for p in all { if await catalogueMayRead(request, project: p.name) { visible.append(p) } }
+        return CatalogueAPI.ProjectList(projects: visible)
     }
 
     /// A project's versions and aliases, or nil when it has none (no such project). The caller checks access.
