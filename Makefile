@@ -1,7 +1,8 @@
 # Trove — the two commands a newcomer needs:
 #   make demo   install what is missing, build, publish a sample site to a local store and serve it
 #   make test   install what is missing, build, run every test (S3 tests against a local moto server,
-#               Azure tests against Tests/azureserver, first proven faithful with Microsoft's SDK)
+#               Azure tests against Tests/azureserver, first proven faithful with Microsoft's SDK), then
+#               the /_/ catalogue in headless Chromium (bench/browser/catalogue_check.sh)
 SWIFT    ?= swift
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PKGS := libssl-dev libzstd-dev libsqlite3-dev libcurl4-openssl-dev pkg-config sqlite3 zstd curl python3-pip
@@ -43,7 +44,7 @@ testdeps: deps
 
 # Python packages the tests use (moto's S3 server, botocore for SigV4 cross-checks, Microsoft's
 # azure-storage-blob: the Azure test server checks signatures with its code; sdk_client_test.py drives it;
-# websocket-client: the DevTools protocol to headless Chromium, Tests/authserver/browser_login.py).
+# websocket-client: the browser tests drive headless Chromium over the DevTools protocol).
 pydeps:
 	@python3 -c "import moto, boto3, werkzeug, flask, azure.storage.blob, websocket" 2>/dev/null || python3 -m pip install -q $(PY_PKGS)
 
@@ -64,6 +65,7 @@ test: deps testdeps pydeps
 	$(SWIFT) build --build-tests $(TEST_FLAGS)
 	python3 Tests/azureserver/sdk_client_test.py
 	$(SWIFT) test $(TEST_FLAGS)
+	TROVE=.build/debug/trove bench/browser/catalogue_check.sh
 
 bench: bench-tools
 	bench/run.sh

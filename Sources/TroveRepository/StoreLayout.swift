@@ -98,7 +98,8 @@ public enum RefEntry: Sendable, Equatable {
     case journal(project: String, version: String, id: String)
 }
 
-/// Project, version and alias names: 1–100 of `[A-Za-z0-9._-]`, starting with a letter or digit.
+/// Project, version and alias names: 1–100 of `[A-Za-z0-9._-]`, starting with a letter or digit. So
+/// no name starts with `_`: serve's `/_/` (catalogue) and `/_download/` can never be a project's URL.
 public enum Names {
     public static func validate(_ name: String, what: String) throws(NameError) -> String {
         let u = Array(name.utf8)

@@ -75,6 +75,8 @@ public final class TroveServer: Sendable {
     let routes = BoundedMap<String, FastRoute>(limit: 50_000)
     let siteRoots = BoundedMap<Digest, Bool>(limit: 4096)
     let manifests: ManifestLoader
+    /// Listings, manifest facts and rendered diffs of the `/_/` catalogue (CatalogueRoutes).
+    let catalogueCache = CatalogueCache()
     let reader: ChunkReader
     let readAhead: PackReadAhead
     let logger: Logger
@@ -246,6 +248,8 @@ public final class TroveServer: Sendable {
             var h: HTTPFields = [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"]
             h[.contentLength] = nil
             return Response(status: .ok, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: metrics.render())))
+        case "_":
+            return try await catalogue(request, path: path)
         case "_download":
             guard s.count >= 5, TroveServer.downloadMedia.contains(s[3]) else { return notFound() }
             return try await serveFile(request, project: s[1], version: s[2], rest: Array(s[4...]), path: path,
