@@ -1,28 +1,9 @@
-/// Where one chunk lives inside a pack, as recorded in a pack's trailer and in manifests.
-public struct PackEntry: Sendable, Equatable {
-    public var digest: Digest
-    public var offset: Int
-    public var storedSize: Int
-    public var rawSize: Int
-    public var codec: Codec
-    /// The dictionary the chunk was compressed with (`codec == .zstdDictionary` only).
-    public var dictionary: Digest?
-
-    public init(digest: Digest, offset: Int, storedSize: Int, rawSize: Int, codec: Codec, dictionary: Digest?) {
-        self.digest = digest
-        self.offset = offset
-        self.storedSize = storedSize
-        self.rawSize = rawSize
-        self.codec = codec
-        self.dictionary = dictionary
-    }
-}
-
 /// A finished pack: the object bytes, the digest that names it, and what it holds.
 public struct Pack: Sendable {
     public let digest: Digest
     public let bytes: [UInt8]
-    public let entries: [PackEntry]
+    /// Every chunk it holds, located in this pack.
+    public let entries: [ChunkRef]
     /// Bytes of chunk payload (excluding the trailer).
     public let payloadSize: Int
 }
@@ -39,7 +20,9 @@ public struct PackWriter: Sendable {
     public static let footerSize = 12
 
     private var buffer: [UInt8] = []
-    public private(set) var entries: [PackEntry] = []
+    /// The chunks appended so far; their `location.pack` is set by `finish`, once the bytes that name
+    /// the pack are complete.
+    private var entries: [ChunkRef] = []
 
     public init(capacity: Int = 0) { buffer.reserveCapacity(capacity) }
 
@@ -54,16 +37,16 @@ public struct PackWriter: Sendable {
     public var payloadSize: Int { buffer.count }
     public var isEmpty: Bool { entries.isEmpty }
 
-    /// Appends one stored chunk; returns its entry (offset within the pack).
-    @discardableResult
+    /// Appends one stored chunk.
     public mutating func append(digest: Digest, stored: UnsafeRawBufferPointer, rawSize: Int,
-                                codec: Codec, dictionary: Digest?) -> PackEntry {
-        let entry = PackEntry(digest: digest, offset: buffer.count, storedSize: stored.count,
-                              rawSize: rawSize, codec: codec, dictionary: dictionary)
+                                codec: Codec, dictionary: Digest?) {
+        entries.append(ChunkRef(digest: digest, location: ChunkLocation(pack: PackWriter.unnamed, offset: buffer.count, storedSize: stored.count,
+                                                                         rawSize: rawSize, codec: codec, dictionary: dictionary)))
         buffer.append(contentsOf: stored)
-        entries.append(entry)
-        return entry
     }
+
+    /// The pack of entries not yet finished (all zero): replaced by the pack's digest in `finish`.
+    private static let unnamed = Digest(bytes: [UInt8](repeating: 0, count: 32))
 
     /// Appends the trailer and footer and names the pack by the SHA-256 of all its bytes.
     public consuming func finish() -> Pack {
@@ -71,7 +54,7 @@ public struct PackWriter: Sendable {
         var dicts: [Digest] = []
         var dictIndex: [Digest: Int] = [:]
         for e in entries {
-            if let d = e.dictionary, dictIndex[d] == nil { dictIndex[d] = dicts.count; dicts.append(d) }
+            if let d = e.location.dictionary, dictIndex[d] == nil { dictIndex[d] = dicts.count; dicts.append(d) }
         }
         let trailerLength = 8 + 4 + 32 * dicts.count + 4 + PackWriter.entrySize * entries.count
         // The trailer goes straight after the payload: one exact reservation, never a second copy of the pack.
@@ -83,27 +66,29 @@ public struct PackWriter: Sendable {
         for d in dicts { d.withBytes { t.append($0) } }
         t.u32(UInt32(entries.count))
         for e in entries {
+            let l = e.location
             e.digest.withBytes { t.append($0) }
-            t.u64(UInt64(e.offset))
-            t.u32(UInt32(e.storedSize))
-            t.u32(UInt32(e.rawSize))
-            t.u8(e.codec.rawValue)
+            t.u64(UInt64(l.offset))
+            t.u32(UInt32(l.storedSize))
+            t.u32(UInt32(l.rawSize))
+            t.u8(l.codec.rawValue)
             t.u8(0)
-            t.u16(e.dictionary.map { UInt16(dictIndex[$0]!) } ?? 0xFFFF)
+            t.u16(l.dictionary.map { UInt16(dictIndex[$0]!) } ?? 0xFFFF)
         }
         precondition(t.bytes.count == payload + trailerLength, "pack trailer size")
         t.u32(UInt32(trailerLength))
         t.append(PackWriter.footerMagic)
         let digest = Digest.sha256(t.bytes)
+        for i in entries.indices { entries[i].location.pack = digest }
         return Pack(digest: digest, bytes: t.bytes, entries: entries, payloadSize: payload)
     }
 }
 
 /// Reads a pack's trailer back (gc, verify, compaction).
 public enum PackReader {
-    /// Parses the trailer from the complete pack bytes, or from a tail that contains the whole trailer.
-    /// `tailOffset` is where `tail` starts inside the pack.
-    public static func entries(fromTail tail: [UInt8], packSize: Int) throws -> [PackEntry] {
+    /// Parses the trailer of the pack `pack` (`packSize` bytes) from its complete bytes, or from a tail
+    /// that contains the whole trailer.
+    public static func entries(fromTail tail: [UInt8], packSize: Int, pack: Digest) throws -> [ChunkRef] {
         let f = PackWriter.footerSize
         guard tail.count >= f, Array(tail[(tail.count - 8)...]) == PackWriter.footerMagic else {
             throw PackFormatError("missing pack footer")
@@ -118,7 +103,7 @@ public enum PackReader {
         var dicts: [Digest] = []
         for _ in 0..<dictCount { dicts.append(Digest(bytes: try r.bytes(32))) }
         let count = Int(try r.u32())
-        var out: [PackEntry] = []
+        var out: [ChunkRef] = []
         out.reserveCapacity(count)
         let payloadEnd = packSize - f - trailerLength
         for _ in 0..<count {
@@ -131,7 +116,8 @@ public enum PackReader {
             let di = Int(try r.u16())
             guard offset + stored <= payloadEnd else { throw PackFormatError("entry \(digest.short) overruns the payload") }
             let dict: Digest? = di == 0xFFFF ? nil : (di < dicts.count ? dicts[di] : nil)
-            out.append(PackEntry(digest: digest, offset: offset, storedSize: stored, rawSize: raw, codec: codec, dictionary: dict))
+            out.append(ChunkRef(digest: digest, location: ChunkLocation(pack: pack, offset: offset, storedSize: stored, rawSize: raw,
+                                                                        codec: codec, dictionary: dict)))
         }
         return out
     }

@@ -62,7 +62,7 @@ struct Compactor {
                 c.chunksCopied += t.liveChunks; c.bytesCopied += t.liveBytes
                 c.deadChunks += t.info.chunks - t.liveChunks; c.deadBytes += t.info.payload - t.liveBytes
             }
-            let rewritten = try marks.manifests(usingPacks: targets.map(\.id))
+            let rewritten = try await BlockingIO.run { [marks] in try marks.manifests(usingPacks: targets.map(\.id)) }
             c.manifestsRewritten = rewritten.count
             return Outcome(supersededPacks: targets.map(\.digest), wouldReplace: rewritten)
         }
@@ -71,7 +71,7 @@ struct Compactor {
         var relocated: [Digest: [Int: ChunkLocation]] = [:]   // old pack → offset → new location
         var done: [Target] = []
         var writer = PackWriter(capacity: options.packSize + (64 << 10))
-        var pending: [(old: Digest, offset: Int, entry: PackEntry)] = []
+        var pending: [(old: Digest, offset: Int)] = []
         func flush() async throws {
             guard !writer.isEmpty else { return }
             let pack = writer.finish()
@@ -79,11 +79,9 @@ struct Compactor {
             try await repository.store.put(StoreLayout.pack(pack.digest), pack.bytes)
             c.newPacks += 1
             c.newPackBytes += pack.bytes.count
-            cache.store(GCCache.PackInfo(size: pack.bytes.count, payload: pack.payloadSize, chunks: pack.entries.count), for: pack.digest)
-            for (p, e) in zip(pending, pack.entries) {
-                relocated[p.old, default: [:]][p.offset] = ChunkLocation(pack: pack.digest, offset: e.offset, storedSize: e.storedSize,
-                                                                         rawSize: e.rawSize, codec: e.codec, dictionary: e.dictionary)
-            }
+            let (info, digest) = (GCCache.PackInfo(size: pack.bytes.count, payload: pack.payloadSize, chunks: pack.entries.count), pack.digest)
+            try await BlockingIO.run { [cache] in cache.store(info, for: digest) }
+            for (p, e) in zip(pending, pack.entries) { relocated[p.old, default: [:]][p.offset] = e.location }
             pending.removeAll()
         }
         let decompressor = ZstdDecompressor()
@@ -94,30 +92,31 @@ struct Compactor {
                 throw GCError.missingLiveObject("live pack \(t.digest.hex) is missing")
             }
             guard Digest.sha256(bytes) == t.digest else { c.skipped.append("\(t.digest.hex): content does not match its name"); continue }
-            let entries = try PackReader.entries(fromTail: bytes, packSize: bytes.count)
-            let live = Dictionary(try marks.liveEntries(packID: t.id).map { ($0.offset, $0.size) }, uniquingKeysWith: { a, _ in a })
-            var copy: [PackEntry] = []
-            for e in entries where live[e.offset] == e.storedSize { copy.append(e) }
+            let entries = try PackReader.entries(fromTail: bytes, packSize: bytes.count, pack: t.digest)
+            let liveEntries = try await BlockingIO.run { [marks] in try marks.liveEntries(packID: t.id) }
+            let live = Dictionary(liveEntries.map { ($0.offset, $0.size) }, uniquingKeysWith: { a, _ in a })
+            var copy: [(digest: Digest, at: ChunkLocation)] = []
+            for e in entries where live[e.location.offset] == e.location.storedSize { copy.append((e.digest, e.location)) }
             guard copy.count == live.count else { c.skipped.append("\(t.digest.hex): manifests name chunks its trailer does not list"); continue }
             var dicts: [Digest: ZstdDictionary] = [:]
-            for d in Set(copy.compactMap(\.dictionary)) { dicts[d] = try await repository.dictionary(d) }
+            for d in Set(copy.compactMap(\.at.dictionary)) { dicts[d] = try await repository.dictionary(d) }
             var ok = true
             bytes.withUnsafeBytes { raw in
-                for e in copy {
+                for (digest, e) in copy {
                     let stored = UnsafeRawBufferPointer(rebasing: raw[e.offset..<(e.offset + e.storedSize)])
                     do {
-                        _ = try ChunkCodec.decode(stored, codec: e.codec, rawSize: e.rawSize, digest: e.digest,
+                        _ = try ChunkCodec.decode(stored, codec: e.codec, rawSize: e.rawSize, digest: digest,
                                                   dictionary: e.dictionary.flatMap { dicts[$0] }, decompressor: decompressor)
                     } catch { ok = false; return }
                 }
             }
             guard ok else { c.skipped.append("\(t.digest.hex): a live chunk does not decode to its digest"); continue }
-            for e in copy {
+            for (digest, e) in copy {
                 bytes.withUnsafeBytes { raw in
-                    _ = writer.append(digest: e.digest, stored: UnsafeRawBufferPointer(rebasing: raw[e.offset..<(e.offset + e.storedSize)]),
-                                      rawSize: e.rawSize, codec: e.codec, dictionary: e.dictionary)
+                    writer.append(digest: digest, stored: UnsafeRawBufferPointer(rebasing: raw[e.offset..<(e.offset + e.storedSize)]),
+                                  rawSize: e.rawSize, codec: e.codec, dictionary: e.dictionary)
                 }
-                pending.append((t.digest, e.offset, e))
+                pending.append((t.digest, e.offset))
                 if writer.payloadSize >= options.packSize { try await flush() }
             }
             done.append(t)
@@ -130,7 +129,8 @@ struct Compactor {
 
         // 2. Rewrite every marked manifest that names a compacted pack; mark the new ones.
         var replaced: [Digest: Digest] = [:]
-        for old in try marks.manifests(usingPacks: done.map(\.id)) {
+        let usingDone = done.map(\.id)
+        for old in try await BlockingIO.run({ [marks] in try marks.manifests(usingPacks: usingDone) }) {
             try Task.checkCancellation()
             let m = try await repository.manifest(old)
             var tree: [(FileRecord, [ChunkRef])] = []
@@ -149,13 +149,15 @@ struct Compactor {
             guard complete else { c.skipped.append("manifest \(old.hex): a chunk was not relocated"); continue }
             let (new, _) = try await repository.storeManifest(tree: tree, metadata: m.metadata)
             let nm = try await repository.manifest(new)
-            let summary = try ManifestSummary(manifest: nm)
-            cache.store(summary, for: new)
-            try marks.mark(manifest: new, summary)
+            try await BlockingIO.run { [cache, marks] in
+                let summary = try ManifestSummary(manifest: nm)
+                cache.store(summary, for: new)
+                try marks.mark(manifest: new, summary)
+            }
             replaced[old] = new
             c.manifestsRewritten += 1
         }
-        try marks.checkpoint()
+        try await BlockingIO.run { [marks] in try marks.checkpoint() }
 
         // 3. Switch refs (current or history entries) from old to new manifests by compare-and-swap.
         for v in roots.versions where v.manifests.contains(where: { replaced[$0] != nil }) {

@@ -27,8 +27,11 @@ public actor GCLock {
         self.lastRenewal = at
     }
 
+    /// The lock's default expiry (`GCOptions.lockTTL`, `trove index rebuild`); renewed every quarter of it.
+    public static let defaultTTL: Duration = .seconds(120)
+
     /// Takes the lock or throws `GCError.locked` naming the holder.
-    public static func acquire(_ store: any BlobStore, what: String = "gc", ttl: Duration = .seconds(120)) async throws -> GCLock {
+    public static func acquire(_ store: any BlobStore, what: String = "gc", ttl: Duration = defaultTTL) async throws -> GCLock {
         let holder = LeaseHolder.current(what)
         for _ in 0..<5 {
             let start = ContinuousClock.now

@@ -26,7 +26,7 @@ public struct GCOptions: Sendable {
     /// has passed since the switch (gc waits out the rest before it announces its sweep).
     public var readerSettle: Duration = .seconds(10)
     /// Expiry of the gc lock (renewed every quarter of it while gc runs).
-    public var lockTTL: Duration = .seconds(120)
+    public var lockTTL: Duration = GCLock.defaultTTL
     /// Packs named by a publish journal younger than this are kept (publish trusts journals for 12 h).
     public var journalMaxAge: Duration = PublishJournal.protectedFor
     /// Rebuild `index/shared` from the live builds (skipped when they have not changed).

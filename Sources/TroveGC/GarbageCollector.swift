@@ -36,29 +36,68 @@ public struct GarbageCollector: Sendable {
         let clock = ContinuousClock.now
         var report = GCReport(store: store.displayName, options: options)
         let work = options.workDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("trove-gc-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        defer { if options.workDirectory == nil { try? FileManager.default.removeItem(at: work) } }
-        let cache = try GCCache(directory: repository.cacheDirectory.appendingPathComponent("gc"))
-
-        let lock = options.dryRun ? nil : try await GCLock.acquire(store, what: "trove gc", ttl: options.lockTTL)
+        let cacheDirectory = repository.cacheDirectory.appendingPathComponent("gc")
+        var failure: (any Error)?
         do {
-            try await collect(&report, lock: lock, cache: cache, work: work)
+            let cache = try await BlockingIO.run {
+                try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+                return try GCCache(directory: cacheDirectory)
+            }
+            let lock = options.dryRun ? nil : try await GCLock.acquire(store, what: "trove gc", ttl: options.lockTTL)
+            do { try await collect(&report, lock: lock, cache: cache, work: work) } catch { failure = error }
             await lock?.release()
         } catch {
-            await lock?.release()
-            throw error
+            failure = error
         }
+        // However the run ended: the lock is released (above) and the scratch directory removed.
+        if options.workDirectory == nil { try? await BlockingIO.run { try FileManager.default.removeItem(at: work) } }
+        if let failure { throw failure }
         report.total()
         report.seconds = (ContinuousClock.now - clock).seconds
         try await step(.finished)
         return report
     }
 
+    /// One run as phases with plain values between them: retain and mark → survey the store (live,
+    /// young and candidate objects; compaction targets) → compact and refresh the shared index → sweep.
+    /// Candidates are counted apart from the report: the report's `deleted` counts only deletions (a
+    /// dry run's: would-be deletions), its `pending` what a deferred sweep left.
     private func collect(_ report: inout GCReport, lock: GCLock?, cache: GCCache, work: URL) async throws {
         try await step(.locked)
         let cutoff = Date().addingTimeInterval(-options.grace.seconds)
+        let marked = try await retainAndMark(cache: cache, work: work, report: &report)
+        try await step(.marked)
+        let survey = try await self.survey(marked, cutoff: cutoff, cache: cache, report: &report)
+        try await lock?.renew()
+        try await step(.listed)
+        let compacted = try await compactAndIndex(marked, survey: survey, lock: lock, cache: cache, work: work, report: &report)
 
-        // 1. Retention: trim histories (by CAS) so rollback can never reach a build gc is about to collect.
+        // The packs' chunk totals, read (and cached) now, while every candidate pack still exists: a dry
+        // run reports them as reclaimable; a sweep counts `chunksReclaimed` from the cache as it deletes.
+        let candidateChunks = try await cachePackInfo(ofCandidatesIn: marked.marks, cache: cache)
+        if options.dryRun {
+            report.record(survey.candidates, as: .deleted)
+            report.chunksReclaimed += candidateChunks
+            // Would-be live after compaction: the refs with the replaced manifests switched away (aliases
+            // that pin a manifest are not switched).
+            let pinned = Set(compacted.roots.aliasManifests.map(\.1))
+            let live = Set(compacted.roots.versions.flatMap(\.manifests)).subtracting(compacted.superseded.manifests).union(pinned)
+            let (plan, chunks) = try await BlockingIO.run {
+                let plan = try compacted.superseded.plan(live: live, journaled: survey.journaled, cutoff: cutoff)
+                return (plan, SupersededSweep.cachedChunks(plan, cache: cache))
+            }
+            SupersededSweep.count(plan, as: .deleted, packChunks: chunks, into: &report)
+            return
+        }
+        guard survey.candidates.count > 0 || !compacted.superseded.isEmpty, let lock else { return }
+        try await sweep(marked, survey: survey, compacted: compacted, cutoff: cutoff, lock: lock, cache: cache, report: &report)
+    }
+
+    // MARK: Phases
+
+    /// Trims histories to the retention policy (by CAS, so rollback can never reach a build gc is about
+    /// to collect), then marks every build the refs keep into the on-disk set.
+    private func retainAndMark(cache: GCCache, work: URL, report: inout GCReport) async throws -> Marked {
         var roots = try await repository.readRoots()
         for i in roots.versions.indices {
             let v = roots.versions[i]
@@ -81,29 +120,36 @@ public struct GarbageCollector: Sendable {
         report.versions = roots.versions.count
         try await step(.retained)
 
-        // 2. Mark: every build kept by a ref, into the on-disk set.
-        let marks = try MarkDatabase(directory: work)
+        let marks = try await BlockingIO.run { try MarkDatabase(directory: work) }
         for d in roots.all {
             try Task.checkCancellation()
             try await mark(d, marks: marks, cache: cache, context: "a live ref")
         }
-        try marks.checkpoint()
-        report.liveBuilds = marks.markedManifestCount
-        try await step(.marked)
+        report.liveBuilds = try await BlockingIO.run {
+            try marks.checkpoint()
+            return marks.markedManifestCount
+        }
+        return Marked(roots: roots, marks: marks)
+    }
 
-        // 3. List what exists: live objects are kept; unmarked ones are candidates once older than the grace.
-        //    Packs named by the journal of an unfinished publish are kept while the journal is fresh, so a
-        //    re-run after a kill can still reuse them (docs/s3.md, "Resuming a killed publish").
-        let journaled = try await journaledPacks(roots.journals)
-        try await list(StoreLayout.manifestsPrefix, kind: .manifest, marks: marks, cutoff: cutoff, into: &report.manifests)
-        try await list(StoreLayout.packsPrefix, kind: .pack, marks: marks, cutoff: cutoff, keep: journaled, into: &report.packs)
-        try await list(StoreLayout.dictsPrefix, kind: .dictionary, marks: marks, cutoff: cutoff, into: &report.dictionaries)
-        try marks.checkpoint()
-        var targets: [Compactor.Target] = []
-        for p in try marks.packLiveness() {
+    /// Lists what exists: live objects are kept; unmarked ones are candidates once older than the grace.
+    /// Packs named by the journal of an unfinished publish are kept while the journal is fresh, so a
+    /// re-run after a kill can still reuse them (docs/s3.md, "Resuming a killed publish"). Every live
+    /// pack's trailer totals give the dead space in live packs and the compaction targets.
+    private func survey(_ marked: Marked, cutoff: Date, cache: GCCache, report: inout GCReport) async throws -> Survey {
+        let marks = marked.marks
+        var out = Survey(journaled: try await journaledPacks(marked.roots.journals))
+        out.candidates.manifests = try await list(StoreLayout.manifestsPrefix, kind: .manifest, marks: marks, cutoff: cutoff, into: &report.manifests)
+        out.candidates.packs = try await list(StoreLayout.packsPrefix, kind: .pack, marks: marks, cutoff: cutoff, keep: out.journaled, into: &report.packs)
+        out.candidates.dictionaries = try await list(StoreLayout.dictsPrefix, kind: .dictionary, marks: marks, cutoff: cutoff, into: &report.dictionaries)
+        let (liveness, dictionaries) = try await BlockingIO.run {
+            try marks.checkpoint()
+            return (try marks.packLiveness(), try marks.allDictionaries())
+        }
+        for p in liveness {
             try Task.checkCancellation()
             guard let size = p.size else {
-                let users = try marks.manifestIDs(usingPack: p.id).compactMap { try marks.manifestDigest(id: $0)?.short }
+                let users = try await BlockingIO.run { try marks.manifestIDs(usingPack: p.id).compactMap { try marks.manifestDigest(id: $0)?.short } }
                 throw GCError.missingLiveObject("live pack \(p.digest.hex) (used by manifest \(users.prefix(3).joined(separator: ", "))) is missing")
             }
             let info = try await PackTrailer.info(store, cache: cache, pack: p.digest, size: size)
@@ -111,27 +157,32 @@ public struct GarbageCollector: Sendable {
             report.liveChunkBytes += p.liveBytes
             report.deadChunksInLivePacks += max(0, info.chunks - p.liveChunks)
             report.deadBytesInLivePacks += max(0, info.payload - p.liveBytes)
-            targets.append(.init(digest: p.digest, id: p.id, info: info, liveChunks: p.liveChunks, liveBytes: p.liveBytes))
+            out.targets.append(.init(digest: p.digest, id: p.id, info: info, liveChunks: p.liveChunks, liveBytes: p.liveBytes))
         }
-        for d in try marks.allDictionaries() where try await store.head(StoreLayout.dictionary(d)) == nil {
+        for d in dictionaries where try await store.head(StoreLayout.dictionary(d)) == nil {
             throw GCError.missingLiveObject("live dictionary \(d.hex) is missing")
         }
-        try await lock?.renew()
-        try await step(.listed)
+        return out
+    }
 
-        // 4. Compaction of mostly-dead packs. What it replaced is superseded: decided after the re-mark.
+    /// Compacts mostly-dead packs (what they replaced is superseded: decided after the sweep's re-mark),
+    /// then refreshes the shared index from the (possibly just rewritten) current builds: it names only
+    /// marked objects.
+    private func compactAndIndex(_ marked: Marked, survey: Survey, lock: GCLock?, cache: GCCache, work: URL,
+                                 report: inout GCReport) async throws -> Compacted {
+        let marks = marked.marks
+        var roots = marked.roots
         let compactor = Compactor(repository: repository, marks: marks, cache: cache, options: options)
-        let compaction = try await compactor.run(Compactor.select(targets, options: options), roots: roots, report: &report)
+        let compaction = try await compactor.run(Compactor.select(survey.targets, options: options), roots: roots, report: &report)
         if !compaction.replaced.isEmpty {
             // The refs as switched; the shared index is built from them, so whatever they name is marked.
             roots = try await repository.readRoots()
             for d in roots.all { try await mark(d, marks: marks, cache: cache, context: "a ref read after compaction") }
-            try marks.checkpoint()
+            try await BlockingIO.run { try marks.checkpoint() }
         }
-        let superseded = SupersededSweep(marks: marks, compaction: compaction)
+        let compacted = Compacted(roots: roots, compaction: compaction, superseded: SupersededSweep(marks: marks, compaction: compaction))
         try await step(.compacted)
 
-        // 5. The shared index, from the (possibly just rewritten) current builds: it names only marked objects.
         if options.rebuildSharedIndex {
             let refreshed = try await SharedIndexBuilder.refresh(repository, roots: roots, workDirectory: work,
                                                                  toolVersion: options.toolVersion, dryRun: options.dryRun)
@@ -140,30 +191,20 @@ public struct GarbageCollector: Sendable {
             try await lock?.recordSharedIndex(refreshed.digest)
         }
         try await step(.indexed)
+        return compacted
+    }
 
-        let candidateChunks = try await candidatePackChunks(marks: marks, cache: cache)
-        if options.dryRun {
-            report.chunksReclaimed += candidateChunks
-            // Would-be live after compaction: the refs with the replaced manifests switched away (aliases
-            // that pin a manifest are not switched).
-            let pinned = Set(roots.aliasManifests.map(\.1))
-            let live = Set(roots.versions.flatMap(\.manifests)).subtracting(superseded.manifests).union(pinned)
-            SupersededSweep.count(try superseded.plan(live: live, journaled: journaled, cutoff: cutoff), as: .deleted, cache: cache, into: &report)
-            return
-        }
-        let candidates = report.manifests.deleted + report.packs.deleted + report.dictionaries.deleted
-        // `deleted` counted candidates while listing; from here on it counts actual deletions.
-        let eligible = (report.manifests, report.packs, report.dictionaries)
-        report.manifests.deleted = 0; report.manifests.deletedBytes = 0
-        report.packs.deleted = 0; report.packs.deletedBytes = 0
-        report.dictionaries.deleted = 0; report.dictionaries.deletedBytes = 0
-        guard candidates > 0 || !superseded.isEmpty, let lock else { return }
-
+    /// Announces the sweep, waits for publishes in progress, re-marks what they committed, and deletes
+    /// the candidates still unmarked, then the superseded objects nothing live uses. If publishes are
+    /// still running after `leaseWait`, deletes nothing and reports the candidates as pending.
+    private func sweep(_ marked: Marked, survey: Survey, compacted: Compacted, cutoff: Date, lock: GCLock, cache: GCCache,
+                       report: inout GCReport) async throws {
+        let marks = marked.marks
+        let superseded = compacted.superseded
         // Readers that take no lease (serve, within serve.ref_ttl) may still read what compaction
         // replaced: let them settle first, before the sweep holds publishes back.
-        if !superseded.isEmpty, let switched = compaction.switchedAt { try await waitForReaders(since: switched, lock: lock) }
+        if !superseded.isEmpty, let switched = compacted.compaction.switchedAt { try await waitForReaders(since: switched, lock: lock) }
 
-        // 6. Sweep. Announce it, wait for publishes in progress, re-mark what they committed, delete.
         try await lock.renew(phase: .sweeping)
         try await step(.sweepAnnounced)
         let deadline = ContinuousClock.now + options.leaseWait
@@ -180,11 +221,10 @@ public struct GarbageCollector: Sendable {
         }
         try await step(.leasesDrained)
         if report.sweepDeferred {
-            report.manifests.pending = eligible.0.deleted; report.manifests.pendingBytes = eligible.0.deletedBytes
-            report.packs.pending = eligible.1.deleted; report.packs.pendingBytes = eligible.1.deletedBytes
-            report.dictionaries.pending = eligible.2.deleted; report.dictionaries.pendingBytes = eligible.2.deletedBytes
-            let plan = try superseded.plan(live: Set(roots.all), journaled: journaled, cutoff: cutoff)
-            SupersededSweep.count(plan, as: .pending, cache: cache, into: &report)
+            report.record(survey.candidates, as: .pending)
+            let roots = compacted.roots
+            let plan = try await BlockingIO.run { try superseded.plan(live: Set(roots.all), journaled: survey.journaled, cutoff: cutoff) }
+            SupersededSweep.count(plan, as: .pending, into: &report)
             try await lock.renew(phase: .marking)
             return
         }
@@ -192,18 +232,17 @@ public struct GarbageCollector: Sendable {
         // wait for this sweep), so what they name is all that stays live.
         let now = try await repository.readRoots()
         let live = now.all
-        for d in live where try !marks.isMarked(manifest: d) {
-            try await mark(d, marks: marks, cache: cache, context: "a ref switched during gc")
-        }
-        try marks.checkpoint()
-        let seenJournals = Set(roots.journals.map(\.key))
-        let journaledNow = journaled.union(try await journaledPacks(now.journals.filter { !seenJournals.contains($0.key) }))
+        for d in live { try await mark(d, marks: marks, cache: cache, context: "a ref switched during gc") }
+        try await BlockingIO.run { try marks.checkpoint() }
+        let seenJournals = Set(compacted.roots.journals.map(\.key))
+        let journaledNow = survey.journaled.union(try await journaledPacks(now.journals.filter { !seenJournals.contains($0.key) }))
         try await step(.remarked)
 
         var batchNumber = 0
         try await deleteCandidates(marks: marks, lock: lock, cache: cache, report: &report, batchNumber: &batchNumber)
         // Live: what the refs name now, and what they named after compaction (the shared index's source).
-        let plan = try superseded.plan(live: Set(live).union(roots.all), journaled: journaledNow, cutoff: cutoff)
+        let keep = Set(live).union(compacted.roots.all)
+        let plan = try await BlockingIO.run { try superseded.plan(live: keep, journaled: journaledNow, cutoff: cutoff) }
         try await SupersededSweep.delete(plan, store: store, lock: lock, batchSize: options.deleteBatch, cache: cache, report: &report) {
             batchNumber += 1
             try await step(.deleted(batchNumber))
@@ -211,13 +250,13 @@ public struct GarbageCollector: Sendable {
         try await lock.renew(phase: .marking)
     }
 
-    /// The chunks of the candidate packs (cached trailer totals, or one ranged read each, cached for
-    /// the report after their deletion).
-    private func candidatePackChunks(marks: MarkDatabase, cache: GCCache) async throws -> Int {
+    /// Reads (and caches) the trailer totals of every candidate pack; returns their chunks in all.
+    private func cachePackInfo(ofCandidatesIn marks: MarkDatabase, cache: GCCache) async throws -> Int {
         var total = 0
         var after = ""
         while true {
-            let page = try marks.candidates(kind: .pack, after: after, limit: 1000)
+            let from = after
+            let page = try await BlockingIO.run { try marks.candidates(kind: .pack, after: from, limit: 1000) }
             guard let last = page.last else { break }
             after = last.key
             for c in page {
@@ -244,34 +283,36 @@ public struct GarbageCollector: Sendable {
             var after = ""
             while true {
                 try Task.checkCancellation()
-                let page = try marks.candidates(kind: kind, after: after, limit: options.deleteBatch)
+                let (from, limit) = (after, options.deleteBatch)
+                let (page, batch) = try await BlockingIO.run {
+                    let page = try marks.candidates(kind: kind, after: from, limit: limit)
+                    return (page, try page.filter { try !marks.isMarked(kind, $0.digest) })
+                }
                 guard let last = page.last else { break }
                 after = last.key
-                var batch: [MarkDatabase.Candidate] = []
-                for c in page {
-                    let marked: Bool
-                    switch kind {
-                    case .manifest: marked = try marks.isMarked(manifest: c.digest)
-                    case .pack: marked = try marks.isMarked(pack: c.digest)
-                    case .dictionary: marked = try marks.isMarked(dictionary: c.digest)
-                    }
-                    if !marked { batch.append(c) }
-                }
                 guard !batch.isEmpty else { continue }
                 try await lock.renew()
                 try await lock.checkValid()
                 try await store.delete(batch.map { try ObjectKey($0.key) })
+                let reclaimed = try await BlockingIO.run {
+                    var chunks = 0
+                    for c in batch {
+                        switch kind {
+                        case .manifest: cache.forgetSummary(c.digest)
+                        case .pack:
+                            if let info = cache.packInfo(c.digest) { chunks += info.chunks }
+                            cache.forgetPack(c.digest)
+                        case .dictionary: break
+                        }
+                    }
+                    return chunks
+                }
+                report.chunksReclaimed += reclaimed
                 for c in batch {
                     switch kind {
-                    case .manifest:
-                        report.manifests.deleted += 1; report.manifests.deletedBytes += c.size
-                        cache.forgetSummary(c.digest)
-                    case .pack:
-                        report.packs.deleted += 1; report.packs.deletedBytes += c.size
-                        if let info = cache.packInfo(c.digest) { report.chunksReclaimed += info.chunks }
-                        cache.forgetPack(c.digest)
-                    case .dictionary:
-                        report.dictionaries.deleted += 1; report.dictionaries.deletedBytes += c.size
+                    case .manifest: report.manifests.deleted += 1; report.manifests.deletedBytes += c.size
+                    case .pack: report.packs.deleted += 1; report.packs.deletedBytes += c.size
+                    case .dictionary: report.dictionaries.deleted += 1; report.dictionaries.deletedBytes += c.size
                     }
                 }
                 batchNumber += 1
@@ -280,22 +321,25 @@ public struct GarbageCollector: Sendable {
         }
     }
 
-    /// Marks one manifest from its cached summary (or reads it once and caches the summary).
+    /// Marks one manifest from its cached summary (or reads it once and caches the summary). The mark
+    /// database and the cache are read and written on the blocking-I/O pool.
     private func mark(_ d: Digest, marks: MarkDatabase, cache: GCCache, context: String) async throws {
-        if try marks.isMarked(manifest: d) { return }
-        let summary: ManifestSummary
-        if let s = cache.summary(d) {
-            summary = s
-        } else {
-            let m: Manifest
-            do { m = try await repository.manifest(d) } catch BlobStoreError.notFound {
-                throw GCError.missingLiveObject("manifest \(d.hex), named by \(context), is missing")
-            }
-            summary = try ManifestSummary(manifest: m)
-            cache.store(summary, for: d)
+        let done: Bool = try await BlockingIO.run {
+            if try marks.isMarked(manifest: d) { return true }
+            guard let summary = cache.summary(d) else { return false }
+            try marks.mark(manifest: d, summary)
+            return true
         }
-        // A cached summary says nothing about the store: a live manifest must still exist there.
-        try marks.mark(manifest: d, summary)
+        if done { return }
+        let m: Manifest
+        do { m = try await repository.manifest(d) } catch BlobStoreError.notFound {
+            throw GCError.missingLiveObject("manifest \(d.hex), named by \(context), is missing")
+        }
+        try await BlockingIO.run {
+            let summary = try ManifestSummary(manifest: m)
+            cache.store(summary, for: d)
+            try marks.mark(manifest: d, summary)
+        }
     }
 
     /// Packs listed by publish journals (`PublishJournal`, listed with the refs) younger than
@@ -310,34 +354,41 @@ public struct GarbageCollector: Sendable {
         return out
     }
 
+    /// Lists one kind of object: counts the live and the young ones into `counts`, records the
+    /// candidates in the mark database and returns their totals. Each page is checked against the
+    /// marks in one trip to the blocking-I/O pool.
     private func list(_ prefix: String, kind: MarkDatabase.Kind, marks: MarkDatabase, cutoff: Date, keep: Set<Digest> = [],
-                      into counts: inout GCReport.Objects) async throws {
+                      into counts: inout GCReport.Objects) async throws -> Tally {
+        var candidates = Tally()
         var token: String? = nil
         repeat {
             try Task.checkCancellation()
             let page = try await store.list(prefix: prefix, continuation: token)
             token = page.continuation
-            for o in page.objects {
-                guard let d = StoreLayout.digest(of: o.key) else { continue }
-                let marked: Bool
-                switch kind {
-                case .manifest: marked = try marks.isMarked(manifest: d)
-                case .pack: marked = try marks.isMarked(pack: d)
-                case .dictionary: marked = try marks.isMarked(dictionary: d)
+            let objects = page.objects
+            let (pageCounts, pageCandidates) = try await BlockingIO.run {
+                var counts = GCReport.Objects(), candidates = Tally()
+                for o in objects {
+                    guard let d = StoreLayout.digest(of: o.key) else { continue }
+                    if try marks.isMarked(kind, d) {
+                        // Size and age of marked packs and manifests, for the trailer reads and for deciding
+                        // what compaction supersedes (SupersededSweep) without another request.
+                        try marks.recordListed(kind, d, size: o.size, modified: o.lastModified)
+                        counts.live += 1; counts.liveBytes += o.size
+                    } else if let t = o.lastModified, t <= cutoff, !keep.contains(d) {
+                        candidates.add(o.size)
+                        try marks.addCandidate(key: o.key.rawValue, kind: kind, digest: d, size: o.size)
+                    } else {
+                        counts.young += 1; counts.youngBytes += o.size
+                    }
                 }
-                // Size and age of marked packs and manifests, for the trailer reads and for deciding
-                // what compaction supersedes (SupersededSweep) without another request.
-                if marked { try marks.recordListed(kind, d, size: o.size, modified: o.lastModified) }
-                if marked {
-                    counts.live += 1; counts.liveBytes += o.size
-                } else if let t = o.lastModified, t <= cutoff, !keep.contains(d) {
-                    counts.deleted += 1; counts.deletedBytes += o.size
-                    try marks.addCandidate(key: o.key.rawValue, kind: kind, digest: d, size: o.size)
-                } else {
-                    counts.young += 1; counts.youngBytes += o.size
-                }
+                return (counts, candidates)
             }
+            counts.live += pageCounts.live; counts.liveBytes += pageCounts.liveBytes
+            counts.young += pageCounts.young; counts.youngBytes += pageCounts.youngBytes
+            candidates.add(pageCandidates)
         } while token != nil
+        return candidates
     }
 
     /// Publish leases that are still live (expired ones are removed).
@@ -355,5 +406,69 @@ public struct GarbageCollector: Sendable {
         }
         if !dead.isEmpty { try? await store.delete(dead) }
         return live
+    }
+}
+
+// MARK: Values between the phases
+
+/// The roots as read (histories trimmed by retention) and the mark set of everything they keep.
+private struct Marked: Sendable {
+    var roots: Roots
+    let marks: MarkDatabase
+}
+
+/// A count of objects and their bytes.
+struct Tally: Sendable, Equatable {
+    var count = 0, bytes = 0
+
+    mutating func add(_ size: Int) { count += 1; bytes += size }
+    mutating func add(_ other: Tally) { count += other.count; bytes += other.bytes }
+}
+
+/// Unmarked objects old enough to delete, by kind, as the listing found them.
+struct CandidateTotals: Sendable, Equatable {
+    var manifests = Tally(), packs = Tally(), dictionaries = Tally()
+    var count: Int { manifests.count + packs.count + dictionaries.count }
+}
+
+/// What listing the store found beyond the counts in the report: the candidates, the packs fresh
+/// journals protect, and every live pack with its trailer totals (compaction picks from them).
+private struct Survey: Sendable {
+    var journaled: Set<Digest>
+    var candidates = CandidateTotals()
+    var targets: [Compactor.Target] = []
+}
+
+/// The roots after compaction (the shared index is built from them), what compaction did, and the
+/// objects it superseded.
+private struct Compacted: Sendable {
+    var roots: Roots
+    var compaction: Compactor.Outcome
+    var superseded: SupersededSweep
+}
+
+extension GCReport {
+    /// Counts the candidates as deleted (a dry run: would be deleted) or as pending (a deferred sweep).
+    mutating func record(_ candidates: CandidateTotals, as outcome: SupersededSweep.Outcome) {
+        func put(_ t: Tally, _ o: inout Objects) {
+            switch outcome {
+            case .deleted: o.deleted += t.count; o.deletedBytes += t.bytes
+            case .pending: o.pending += t.count; o.pendingBytes += t.bytes
+            }
+        }
+        put(candidates.manifests, &manifests)
+        put(candidates.packs, &packs)
+        put(candidates.dictionaries, &dictionaries)
+    }
+}
+
+extension MarkDatabase {
+    /// Whether an object of `kind` is marked.
+    func isMarked(_ kind: Kind, _ d: Digest) throws -> Bool {
+        switch kind {
+        case .manifest: return try isMarked(manifest: d)
+        case .pack: return try isMarked(pack: d)
+        case .dictionary: return try isMarked(dictionary: d)
+        }
     }
 }

@@ -97,8 +97,7 @@ extension Repository {
                     case .alias(let project, let alias):
                         // An alias names a version (kept live by its own ref); one that pins a manifest keeps that build.
                         guard let bytes = try? await self.store.get(object.key),
-                              let obj = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
-                              let hex = obj["manifest"] as? String, let d = Digest(hex: hex) else { return (i, .none) }
+                              let d = AliasRef.pinnedManifest(bytes) else { return (i, .none) }
                         return (i, .alias("\(project)/\(alias)", d))
                     case .journal:
                         return (i, .none)
@@ -152,11 +151,11 @@ public enum VersionAdmin {
     public static func delete(_ repository: Repository, project: String, version: String, force: Bool = false) async throws -> VersionRef {
         guard let existing = try await repository.ref(project, version) else { throw RepositoryError.noSuchVersion(project, version) }
         if !force {
-            let prefix = "refs/\(try Names.validate(project, what: "project"))/aliases/"
-            for o in try await repository.store.listAll(prefix: prefix) {
+            // An alias that does not decode names no version: it does not hold the delete back.
+            for o in try await repository.store.listAll(prefix: try StoreLayout.aliasesPrefix(project)) {
                 guard let bytes = try? await repository.store.get(o.key),
-                      let obj = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { continue }
-                if (obj["version"] as? String) == version || (obj["target"] as? String) == version {
+                      let alias = try? AliasRef.decode(bytes, key: o.key.rawValue) else { continue }
+                if alias.version == version {
                     throw AdminError.aliased("\(project)/\(version) is the target of alias \(o.key.segments.last ?? ""); move the alias or pass --force")
                 }
             }

@@ -34,75 +34,82 @@ public enum SharedIndexBuilder {
         if let object = try? await repository.store.get(StoreLayout.sharedIndex),
            let bytes = try? ManifestCodec.decode(object, digest: nil, name: StoreLayout.sharedIndex.rawValue) {
             let path = workDirectory.appendingPathComponent("shared-current.sqlite").path
-            defer { unlink(path) }
-            try Data(bytes).write(to: URL(fileURLWithPath: path))
             let digest = Digest.sha256(bytes)
-            if let m = try? Manifest(path: path, digest: digest), m.metadata.treeDigest == want {
-                let n = m.metadata.chunkCount
-                return Refreshed(chunks: n, rebuilt: false, digest: n > 0 ? digest : nil)
+            let current: Int? = try await BlockingIO.run {
+                defer { unlink(path) }
+                try Data(bytes).write(to: URL(fileURLWithPath: path))
+                guard let m = try? Manifest(path: path, digest: digest), m.metadata.treeDigest == want else { return nil }
+                return m.metadata.chunkCount
             }
+            if let n = current { return Refreshed(chunks: n, rebuilt: false, digest: n > 0 ? digest : nil) }
         } else if roots.versions.isEmpty {
             return Refreshed(chunks: 0, rebuilt: false, digest: nil)
         }
         if dryRun { return Refreshed(chunks: nil, rebuilt: false, digest: nil) }
 
-        let dbPath = workDirectory.appendingPathComponent("shared-\(UUID().uuidString).sqlite").path
-        defer { unlink(dbPath) }
-        let db = try SQLiteDatabase(path: dbPath, mode: .readWriteCreate)
-        try db.execute("""
-            PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -32768;
-            CREATE TABLE owner(digest BLOB PRIMARY KEY, project TEXT NOT NULL, shared INTEGER NOT NULL DEFAULT 0,
-                               pack BLOB NOT NULL, offset INTEGER NOT NULL, stored INTEGER NOT NULL, raw INTEGER NOT NULL,
-                               codec INTEGER NOT NULL, dict BLOB) WITHOUT ROWID;
-            BEGIN;
-            """)
-        let upsert = try db.prepare("""
-            INSERT INTO owner(digest, project, pack, offset, stored, raw, codec, dict) VALUES (?,?,?,?,?,?,?,?)
-            ON CONFLICT(digest) DO UPDATE SET shared = 1 WHERE owner.project != excluded.project
-            """)
+        var sources: [(project: String, manifest: Manifest)] = []
         for v in roots.versions.sorted(by: { ($0.project, $0.version) < ($1.project, $1.version) }) {
             try Task.checkCancellation()
-            let m = try await repository.manifest(v.ref.current.manifest)
-            try m.forEachChunk { d, loc in
-                upsert.bind(1, d)
-                upsert.bind(2, v.project)
-                upsert.bind(3, loc.pack)
-                upsert.bind(4, loc.offset)
-                upsert.bind(5, loc.storedSize)
-                upsert.bind(6, loc.rawSize)
-                upsert.bind(7, Int(loc.codec.rawValue))
-                upsert.bind(8, loc.dictionary)
-                try upsert.run()
+            sources.append((v.project, try await repository.manifest(v.ref.current.manifest)))
+        }
+        let dbPath = workDirectory.appendingPathComponent("shared-\(UUID().uuidString).sqlite").path
+        // The scratch database and the index file are built on the blocking-I/O pool.
+        let (bytes, total) = try await BlockingIO.run { [sources] in
+            defer { unlink(dbPath) }
+            let db = try SQLiteDatabase(path: dbPath, mode: .readWriteCreate)
+            try db.execute("""
+                PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -32768;
+                CREATE TABLE owner(digest BLOB PRIMARY KEY, project TEXT NOT NULL, shared INTEGER NOT NULL DEFAULT 0,
+                                   pack BLOB NOT NULL, offset INTEGER NOT NULL, stored INTEGER NOT NULL, raw INTEGER NOT NULL,
+                                   codec INTEGER NOT NULL, dict BLOB) WITHOUT ROWID;
+                BEGIN;
+                """)
+            let upsert = try db.prepare("""
+                INSERT INTO owner(digest, project, pack, offset, stored, raw, codec, dict) VALUES (?,?,?,?,?,?,?,?)
+                ON CONFLICT(digest) DO UPDATE SET shared = 1 WHERE owner.project != excluded.project
+                """)
+            for (project, m) in sources {
+                try m.forEachChunk { d, loc in
+                    upsert.bind(1, d)
+                    upsert.bind(2, project)
+                    upsert.bind(3, loc.pack)
+                    upsert.bind(4, loc.offset)
+                    upsert.bind(5, loc.storedSize)
+                    upsert.bind(6, loc.rawSize)
+                    upsert.bind(7, Int(loc.codec.rawValue))
+                    upsert.bind(8, loc.dictionary)
+                    try upsert.run()
+                }
             }
-        }
-        try db.execute("COMMIT")
+            try db.execute("COMMIT")
 
-        // One pseudo-file per 10,000 shared chunks; loaders read the `chunks` table whole.
-        let writer = ManifestWriter()
-        let sel = try db.prepare("SELECT digest, pack, offset, stored, raw, codec, dict FROM owner WHERE shared = 1 ORDER BY digest")
-        var batch: [ChunkRef] = []
-        var files = 0, total = 0
-        func emit() throws {
-            guard !batch.isEmpty else { return }
-            files += 1
-            let name = String(format: "shared-chunks-%06d", files)
-            try writer.add(FileRecord(path: name, kind: .file, size: batch.reduce(0) { $0 + $1.location.rawSize }, mode: 0o644,
-                                      contentType: nil, digest: nil, linkTarget: nil), chunks: batch)
-            total += batch.count
-            batch.removeAll(keepingCapacity: true)
+            // One pseudo-file per 10,000 shared chunks; loaders read the `chunks` table whole.
+            let writer = ManifestWriter()
+            let sel = try db.prepare("SELECT digest, pack, offset, stored, raw, codec, dict FROM owner WHERE shared = 1 ORDER BY digest")
+            var batch: [ChunkRef] = []
+            var files = 0, total = 0
+            func emit() throws {
+                guard !batch.isEmpty else { return }
+                files += 1
+                let name = String(format: "shared-chunks-%06d", files)
+                try writer.add(FileRecord(path: name, kind: .file, size: batch.reduce(0) { $0 + $1.location.rawSize }, mode: 0o644,
+                                          contentType: nil, digest: nil, linkTarget: nil), chunks: batch)
+                total += batch.count
+                batch.removeAll(keepingCapacity: true)
+            }
+            while try sel.step() {
+                guard let codec = Codec(rawValue: UInt8(sel.int(5))) else { continue }
+                batch.append(ChunkRef(digest: try sel.digest(0), location: ChunkLocation(
+                    pack: try sel.digest(1), offset: sel.int(2), storedSize: sel.int(3), rawSize: sel.int(4), codec: codec,
+                    dictionary: try sel.optionalDigest(6))))
+                if batch.count == 10_000 { try emit() }
+            }
+            try emit()
+            var meta = ManifestMetadata(project: "shared-index", version: "1", buildTime: ISO8601DateFormatter().string(from: Date()),
+                                        toolVersion: toolVersion, chunker: .default, dictionary: nil)
+            meta.treeDigest = want
+            return (try writer.finish(meta), total)
         }
-        while try sel.step() {
-            guard let codec = Codec(rawValue: UInt8(sel.int(5))) else { continue }
-            batch.append(ChunkRef(digest: try sel.digest(0), location: ChunkLocation(
-                pack: try sel.digest(1), offset: sel.int(2), storedSize: sel.int(3), rawSize: sel.int(4), codec: codec,
-                dictionary: try sel.optionalDigest(6))))
-            if batch.count == 10_000 { try emit() }
-        }
-        try emit()
-        var meta = ManifestMetadata(project: "shared-index", version: "1", buildTime: ISO8601DateFormatter().string(from: Date()),
-                                    toolVersion: toolVersion, chunker: .default, dictionary: nil)
-        meta.treeDigest = want
-        let bytes = try writer.finish(meta)
         try await repository.store.put(StoreLayout.sharedIndex, try ManifestCodec.encode(bytes))
         return Refreshed(chunks: total, rebuilt: true, digest: total > 0 ? Digest.sha256(bytes) : nil)
     }

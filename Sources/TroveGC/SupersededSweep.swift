@@ -60,17 +60,25 @@ struct SupersededSweep {
     enum Outcome { case deleted, pending }
 
     /// Counts a plan in the report without deleting (dry run: `.deleted`; deferred sweep: `.pending`).
-    /// The objects were counted live by the listing; they move out of `live`.
-    static func count(_ plan: Plan, as outcome: Outcome, cache: GCCache, into report: inout GCReport) {
+    /// The objects were counted live by the listing; they move out of `live`. `packChunks`: the chunks
+    /// of deleted packs, as far as the cache knows them (`cachedChunks`).
+    static func count(_ plan: Plan, as outcome: Outcome, packChunks: [Digest: Int] = [:], into report: inout GCReport) {
         for m in plan.manifests { tally(m, outcome, &report.manifests) }
         for p in plan.packs {
             tally(p, outcome, &report.packs)
-            if outcome == .deleted, let info = cache.packInfo(p.digest) { report.chunksReclaimed += info.chunks }
+            if outcome == .deleted, let chunks = packChunks[p.digest] { report.chunksReclaimed += chunks }
         }
         if outcome == .deleted {
             report.compaction.oldManifestsDeleted += plan.manifests.count
             report.compaction.oldPacksDeleted += plan.packs.count
         }
+    }
+
+    /// The chunk counts the cache holds for a plan's packs (SQLite: call it on the blocking-I/O pool).
+    static func cachedChunks(_ plan: Plan, cache: GCCache) -> [Digest: Int] {
+        var out: [Digest: Int] = [:]
+        for p in plan.packs { if let info = cache.packInfo(p.digest) { out[p.digest] = info.chunks } }
+        return out
     }
 
     private static func tally(_ item: Item, _ outcome: Outcome, _ o: inout GCReport.Objects) {
@@ -94,10 +102,15 @@ struct SupersededSweep {
                 try await lock.renew()
                 try await lock.checkValid()
                 try await store.delete(batch.map(\.key))
-                count(kind == .manifest ? Plan(manifests: batch) : Plan(packs: batch), as: .deleted, cache: cache, into: &report)
-                for item in batch {
-                    if kind == .manifest { cache.forgetSummary(item.digest) } else { cache.forgetPack(item.digest) }
+                let done = kind == .manifest ? Plan(manifests: batch) : Plan(packs: batch)
+                let chunks = try await BlockingIO.run {
+                    let chunks = cachedChunks(done, cache: cache)
+                    for item in batch {
+                        if kind == .manifest { cache.forgetSummary(item.digest) } else { cache.forgetPack(item.digest) }
+                    }
+                    return chunks
                 }
+                count(done, as: .deleted, packChunks: chunks, into: &report)
                 try await afterBatch()
             }
         }

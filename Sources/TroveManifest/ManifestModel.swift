@@ -6,35 +6,6 @@ public enum EntryKind: String, Sendable, Codable {
     case file, dir, symlink
 }
 
-/// Where a stored chunk lives: which pack, where inside it, and how it is encoded.
-public struct ChunkLocation: Sendable, Hashable, Codable {
-    public var pack: Digest
-    public var offset: Int
-    public var storedSize: Int
-    public var rawSize: Int
-    public var codec: Codec
-    public var dictionary: Digest?
-
-    public init(pack: Digest, offset: Int, storedSize: Int, rawSize: Int, codec: Codec, dictionary: Digest?) {
-        self.pack = pack
-        self.offset = offset
-        self.storedSize = storedSize
-        self.rawSize = rawSize
-        self.codec = codec
-        self.dictionary = dictionary
-    }
-}
-
-/// One chunk of a file, in file order.
-public struct ChunkRef: Sendable, Hashable {
-    public var digest: Digest
-    public var location: ChunkLocation
-    public init(digest: Digest, location: ChunkLocation) {
-        self.digest = digest
-        self.location = location
-    }
-}
-
 /// One path of a published build.
 public struct FileRecord: Sendable, Equatable {
     /// Logical path relative to the build root, `/`-separated, no leading slash (e.g. `html/index.html`).

@@ -102,10 +102,7 @@ final class PackUploader: @unchecked Sendable {
         state.withLock { s in
             s.packs += 1
             s.packBytes += pack.bytes.count
-            for e in pack.entries {
-                s.locations[e.digest] = ChunkLocation(pack: pack.digest, offset: e.offset, storedSize: e.storedSize,
-                                                      rawSize: e.rawSize, codec: e.codec, dictionary: e.dictionary)
-            }
+            for e in pack.entries { s.locations[e.digest] = e.location }
         }
     }
 

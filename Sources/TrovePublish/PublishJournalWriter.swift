@@ -65,11 +65,8 @@ extension PublishJournal {
                     } catch BlobStoreError.invalidRange {
                         return nil
                     }
-                    guard tail.count == r.trailer, let entries = try? PackReader.entries(fromTail: tail, packSize: r.size) else { return nil }
-                    return entries.map {
-                        ($0.digest, ChunkLocation(pack: pack, offset: $0.offset, storedSize: $0.storedSize, rawSize: $0.rawSize,
-                                                  codec: $0.codec, dictionary: $0.dictionary))
-                    }
+                    guard tail.count == r.trailer, let entries = try? PackReader.entries(fromTail: tail, packSize: r.size, pack: pack) else { return nil }
+                    return entries.map { ($0.digest, $0.location) }
                 }
             }
             for _ in 0..<parallelism { add() }

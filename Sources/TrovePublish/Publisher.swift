@@ -67,162 +67,150 @@ public struct Publisher: Sendable {
         }
     }
 
+    /// The publish proper, under its lease, as phases with plain values between them: the dedup index
+    /// (from the baseline) → the media plan (from the walk) → the dictionary → chunk and upload →
+    /// assemble the tree → commit (manifest, switch). However it ends, the uploads and the journal are
+    /// settled in one place (`PublishUploads`).
     private func publish(project: String, version: String, from root: String,
                          walk: Task<(entries: [WalkEntry], errors: [PathError]), any Error>,
                          progress: PublishProgress, lease: PublishLease, baseline: PublishBaseline) async throws -> PublishReport {
         let clock = ContinuousClock.now
-        let logger = Logger(label: "trove.publish")
-        var phaseStart = clock
-        func phase(_ name: String) {
-            let now = ContinuousClock.now
-            logger.debug("phase done", metadata: ["phase": "\(name)", "ms": "\(Int((now - phaseStart).seconds * 1000))"])
-            phaseStart = now
-        }
+        var phases = PhaseLog(logger: logger)
         var report = PublishReport(project: project, version: version, store: repository.store.displayName)
 
-        // 1–2. The dedup index, from what the baseline read (the walk, started before the lease, goes on meanwhile).
-        let previous = baseline.previous
-        report.previousManifest = previous?.digest.hex
+        // The walk, started before the lease, goes on while the index is built.
+        var index = try dedupIndex(baseline, report: &report)
+        let (entries, walkErrors) = try await walk.value
+        phases.done("walk+index")
+        let plan = MediaPlan(entries: entries, walkErrors: walkErrors)
+        report.errors = walkErrors
+        let dictionary = dictionaryPlan(baseline, entries: entries, root: root)
+        phases.done("dictionary")
+
+        let journal = try PublishJournalWriter(store: repository.store, project: project, version: version, tool: options.toolVersion)
+        let uploads = PublishUploads(journal: journal)
+        do {
+            let chunked = try await chunkAndUpload(plan, root: root, index: &index, dictionary: dictionary, baseline: baseline,
+                                                   uploads: uploads, progress: progress)
+            report.record(chunked, dictionary: dictionary)
+            phases.done("chunk+upload")
+            let assembled = try assemble(plan, outcomes: chunked.outcomes, previous: baseline.previous, report: &report)
+
+            // Nothing healthy to publish: switch nothing.
+            if !assembled.publishable(plan.layout) {
+                try await uploads.finish(into: &report)
+                await journal.flush()
+                report.requests = RequestCounts()
+                report.seconds = (ContinuousClock.now - clock).seconds
+                return report
+            }
+            phases.done("assemble")
+            try await commit(assembled, project: project, version: version, index: index, newLocations: chunked.newLocations,
+                             dictionary: dictionary.resolved, baseline: baseline, lease: lease, uploads: uploads,
+                             phases: &phases, report: &report)
+        } catch {
+            await uploads.abandon()
+            throw error
+        }
+        await journal.remove(alsoConsumed: baseline.resumed.journals)
+        report.seconds = (ContinuousClock.now - clock).seconds
+        return report
+    }
+
+    private var logger: Logger { Logger(label: "trove.publish") }
+
+    // MARK: Phases
+
+    /// The dedup index, from what the baseline read: the previous build, the project's other recent
+    /// builds, the packs of unfinished publishes of this version (reused, not uploaded again) and the
+    /// shared cross-project index.
+    private func dedupIndex(_ baseline: PublishBaseline, report: inout PublishReport) throws -> ChunkIndex {
         var index = ChunkIndex()
-        if let previous { try index.add(manifest: previous) }
+        report.previousManifest = baseline.previous?.digest.hex
+        if let previous = baseline.previous { try index.add(manifest: previous) }
         for m in baseline.others { try index.add(manifest: m) }
-        // Packs uploaded by unfinished publishes of this version (killed or failed) are reused, not re-uploaded.
-        let resumed = baseline.resumed
-        index.add(resumed.chunks)
-        report.resumedPacks = resumed.packs
+        index.add(baseline.resumed.chunks)
+        report.resumedPacks = baseline.resumed.packs
         if let shared = baseline.shared { index.add(shared) }
         report.indexedChunks = index.count
+        return index
+    }
 
-        let (entries, walkErrors) = try await walk.value
-        phase("walk+index")
-        // 3. Media groups (Read the Docs layout) and the errors that fail each.
-        let layout = MediaLayout(entries: entries)
-        var failedGroups = Set<String>()
-        for e in walkErrors { failedGroups.insert(layout.group(of: e.path)) }
-        report.errors = walkErrors
-
-        // 4. The dictionary: the project's own; else one trained on this tree's text by the first worker
-        // while the others start chunking (PublishWorkers), stored before any chunk is compressed with it.
-        let pending: PendingDictionary
-        var train: (@Sendable () throws -> ZstdDictionary?)? = nil
-        if let projectDictionary = baseline.dictionary {
-            pending = PendingDictionary(resolved: projectDictionary)
-        } else if options.trainDictionary {
-            pending = PendingDictionary()
-            let textFiles = entries.filter { $0.kind == .file }
-            train = { [repository, chunker = options.chunker] in
-                guard let trained = try DictionaryTrainer.train(root: root, files: textFiles, chunker: chunker) else { return nil }
-                try DedicatedThread.await { try await repository.storeDictionary(trained) }
-                return trained
-            }
-        } else {
-            pending = PendingDictionary(resolved: nil)
+    /// The project's dictionary; else one trained on this tree's text by the first worker while the
+    /// others start chunking (PublishWorkers), stored before any chunk is compressed with it.
+    private func dictionaryPlan(_ baseline: PublishBaseline, entries: [WalkEntry], root: String) -> DictionaryPlan {
+        if let projectDictionary = baseline.dictionary { return DictionaryPlan(pending: PendingDictionary(resolved: projectDictionary)) }
+        guard options.trainDictionary else { return DictionaryPlan(pending: PendingDictionary(resolved: nil)) }
+        let textFiles = entries.filter { $0.kind == .file }
+        return DictionaryPlan(pending: PendingDictionary()) { [repository, chunker = options.chunker] in
+            guard let trained = try DictionaryTrainer.train(root: root, files: textFiles, chunker: chunker) else { return nil }
+            try DedicatedThread.await { try await repository.storeDictionary(trained) }
+            return trained
         }
+    }
 
-        phase("dictionary")
-        // 5. Chunk, dedup, compress and upload every file of every group that has not failed yet.
-        let files = entries.filter { $0.kind == .file && !failedGroups.contains(layout.group(of: $0.path)) }
+    /// Chunks, dedups, compresses and uploads every file of every group that has not failed. The packs
+    /// this run reuses must still exist: the previous build's are probed while files are chunked, any
+    /// others once chunking names them. Chunks of a missing or short pack are stored again by a second
+    /// pass, which reuses what the first uploaded (republishing repairs a build).
+    private func chunkAndUpload(_ plan: MediaPlan, root: String, index: inout ChunkIndex, dictionary: DictionaryPlan,
+                                baseline: PublishBaseline, uploads: PublishUploads, progress: PublishProgress) async throws -> Chunked {
+        let files = plan.files
         progress.filesTotal.store(files.count, ordering: .relaxed)
         progress.bytesTotal.store(files.reduce(0) { $0 + $1.size }, ordering: .relaxed)
-        let journal = try PublishJournalWriter(store: repository.store, project: project, version: version, tool: options.toolVersion)
-        // The packs this run reuses must still exist: the previous build's are probed while files are
-        // chunked, any others once chunking names them. Chunks of a missing or short pack are stored
-        // again by a second pass, which reuses what the first uploaded (republishing repairs a build).
         let presence = PackPresence(store: repository.store)
-        presence.confirm(resumed.chunks.map(\.1.pack)) // their trailers were just read, at their ends
-        if let previous { presence.prefetch(try previous.referencedObjects().packs) }
-        var uploader: PackUploader
-        var outcomes: [FileOutcome], stats: WorkerStats
+        presence.confirm(baseline.resumed.chunks.map(\.1.pack)) // their trailers were just read, at their ends
+        if let previous = baseline.previous { presence.prefetch(try previous.referencedObjects().packs) }
+        var repaired = Repair()
         var pass = 1
-        var uploadedEarlier: [Digest: ChunkLocation] = [:]
         while true {
             // Sized for a first publish (every chunk new; small files and zip members make chunks smaller than
             // the average: build1's 80 MB cut into 13k, not 10k); unused capacity costs address space, not memory.
-            uploader = PackUploader(store: repository.store, targetSize: options.packSize, maxInFlight: options.uploads, journal: journal,
-                                    expectedChunks: files.count + 2 * progress.bytesTotal.load(ordering: .relaxed) / options.chunker.avgSize)
+            let uploader = uploads.start(PackUploader(store: repository.store, targetSize: options.packSize, maxInFlight: options.uploads,
+                                                      journal: uploads.journal,
+                                                      expectedChunks: files.count + 2 * progress.bytesTotal.load(ordering: .relaxed) / options.chunker.avgSize))
             let workers = PublishWorkers(root: root, files: files, index: index, chunker: FastCDC(options.chunker),
-                                         dictionary: pending, train: pass == 1 ? train : nil, uploader: uploader, progress: progress,
-                                         zipAware: options.zipAware, afterRead: options.afterRead)
-            let unusable: Set<Digest>
-            do {
-                (outcomes, stats) = try await workers.run(threads: options.threads)
-                unusable = try await presence.unusable(PackPresence.reused(by: outcomes, in: index))
-            } catch {
-                _ = try? await uploader.finish()
-                await journal.flush()
-                throw error
-            }
+                                         dictionary: dictionary.pending, train: pass == 1 ? dictionary.train : nil, uploader: uploader,
+                                         progress: progress, zipAware: options.zipAware, afterRead: options.afterRead)
+            let (outcomes, passStats) = try await workers.run(threads: options.threads)
+            let unusable = try await presence.unusable(PackPresence.reused(by: outcomes, in: index))
             if unusable.isEmpty {
-                stats.countAsNew(uploadedEarlier, in: outcomes)
-                break
+                var stats = passStats
+                stats.countAsNew(repaired.uploaded, in: outcomes)
+                // Where every new chunk goes; the last packs may still be uploading while the manifest is built.
+                return Chunked(outcomes: outcomes, stats: stats, repair: repaired, newLocations: uploader.seal())
             }
             guard pass == 1 else {
-                await journal.flush()
                 throw RepositoryError.corrupt("packs went missing while this publish repaired them: \(unusable.map(\.short).sorted().joined(separator: ", "))")
             }
             logger.warning("packs the dedup index named are missing or damaged; storing their chunks again",
                            metadata: ["packs": "\(unusable.map(\.short).sorted())"])
-            report.repairedPacks = unusable.map(\.hex).sorted()
-            let uploaded: [Digest: ChunkLocation]
-            do {
-                let done = try await uploader.finish()
-                (uploaded, report.packs, report.packBytes) = (done.locations, done.packs, done.packBytes)
-            } catch {
-                await journal.flush()
-                throw error
-            }
+            let done = try await uploader.finish()
+            repaired = Repair(packs: unusable.map(\.hex).sorted(), uploaded: done.locations, uploadedPacks: done.packs, uploadedBytes: done.packBytes)
             index.remove(packs: unusable)
-            index.add(uploaded.map { ($0.key, $0.value) })
-            uploadedEarlier = uploaded
-            presence.confirm(Set(uploaded.values.map(\.pack)))
+            index.add(done.locations.map { ($0.key, $0.value) })
+            presence.confirm(Set(done.locations.values.map(\.pack)))
             progress.restart()
             pass += 1
         }
-        // Where every new chunk goes; the last packs may still be uploading while the manifest is built.
-        let newLocations = uploader.seal()
-        // Waits for every pack upload (durable before the manifest is stored); throws the first failure.
-        func uploadsDone() async throws {
-            do {
-                let uploaded = try await uploader.finish()
-                report.packs += uploaded.packs
-                report.packBytes += uploaded.packBytes
-            } catch {
-                await journal.flush()
-                throw error
-            }
-        }
-        let dictionary = pending.ifResolved ?? nil
-        report.dictionary = dictionary?.digest.hex
-        report.dictionaryTrained = train != nil && dictionary != nil
-        report.chunks = stats.chunks
-        report.newChunks = stats.newChunks
-        report.reusedChunks = stats.reusedChunks
-        report.newBytes = stats.newBytes
-        report.newStoredBytes = stats.newStoredBytes
-        report.reusedBytes = stats.reusedBytes
-        report.containerFiles = stats.containerFiles
-        report.containerBytes = stats.containerBytes
-        report.containerReusedBytes = stats.containerReusedBytes
-        if stats.deferredChunks > 0 {
-            logger.debug("compression deferred while the dictionary trained", metadata: ["chunks": "\(stats.deferredChunks)"])
-        }
-        if stats.untriedChunks > 0 {
-            logger.debug("stored raw without trying zstd (their files stopped compressing)", metadata: ["chunks": "\(stats.untriedChunks)"])
-        }
+    }
+
+    /// The new tree: this build's entries for healthy groups, the previous build's for failed ones.
+    /// Chunk locations are resolved only as the manifest is written, once the tree is known to differ
+    /// from the live build: an unchanged republish needs just the records for its tree digest.
+    private func assemble(_ plan: MediaPlan, outcomes: [FileOutcome], previous: Manifest?, report: inout PublishReport) throws -> Assembled {
+        let layout = plan.layout
+        var failedGroups = plan.failedGroups
         for case .failed(let e) in outcomes {
             report.errors.append(e)
             failedGroups.insert(layout.group(of: e.path))
         }
-
-        phase("chunk+upload")
-        // 6. Assemble the new tree: this build's entries for healthy groups, the previous build's for failed ones.
-        // Chunk locations are resolved only as the manifest is written, once the tree is known to differ
-        // from the live build: an unchanged republish needs just the records for its tree digest.
         var tree: [(FileRecord, ManifestChunks)] = []
-        tree.reserveCapacity(entries.count)
+        tree.reserveCapacity(plan.entries.count)
         // `files` is `entries` filtered in order, so outcomes are consumed in step.
+        let files = plan.files
         var nextFile = 0
-        for e in entries {
+        for e in plan.entries {
             var outcome: FileOutcome? = nil
             if e.kind == .file, nextFile < files.count, files[nextFile].path == e.path {
                 outcome = outcomes[nextFile]
@@ -254,88 +242,190 @@ public struct Publisher: Sendable {
         }
         tree.sort { $0.0.path.utf8.lexicographicallyPrecedes($1.0.path.utf8) }
         report.mediaTypes = layout.summary(tree: tree.lazy.map(\.0), failed: failedGroups, carried: Set(carried), previous: previous)
+        return Assembled(tree: tree, failedGroups: failedGroups, carried: carried)
+    }
 
-        // 7. Nothing healthy to publish: switch nothing.
-        let healthy = layout.groups.subtracting(failedGroups)
-        if !layout.isReadTheDocs && !failedGroups.isEmpty || (layout.isReadTheDocs && healthy.isEmpty && !layout.groups.isEmpty) {
-            try await uploadsDone()
-            await journal.flush()
-            report.requests = RequestCounts()
-            report.seconds = (ContinuousClock.now - clock).seconds
-            return report
-        }
-
-        phase("assemble")
-        // 8. Write the manifest, store it, switch the ref. With a previous build the tree digest comes
-        // first (an unchanged tree writes nothing); without one it is computed alongside the manifest.
+    /// Writes the manifest, stores it and switches the ref. With a previous build the tree digest comes
+    /// first (an unchanged tree writes nothing); without one it is computed alongside the manifest.
+    /// The manifest is built and stored while the last packs upload (until the ref names it, nothing
+    /// reads it); the ref is switched only once both are durable.
+    private func commit(_ assembled: Assembled, project: String, version: String, index: ChunkIndex, newLocations: [Digest: ChunkLocation],
+                        dictionary: ZstdDictionary?, baseline: PublishBaseline, lease: PublishLease, uploads: PublishUploads,
+                        phases: inout PhaseLog, report: inout PublishReport) async throws {
+        let previous = baseline.previous
+        let tree = assembled.tree
         let treeDigest = previous == nil ? nil : TreeDigest.compute(tree.lazy.map(\.0))
-        if let previous, previous.metadata.treeDigest == treeDigest, carried.isEmpty, report.repairedPacks.isEmpty {
-            try await uploadsDone()
+        if let previous, previous.metadata.treeDigest == treeDigest, assembled.carried.isEmpty, report.repairedPacks.isEmpty {
+            try await uploads.finish(into: &report)
             report.unchanged = true
-            await journal.remove(alsoConsumed: resumed.journals)
             report.manifest = previous.digest.hex
-            report.seconds = (ContinuousClock.now - clock).seconds
-            return report
+            return
         }
         let buildTime = ISO8601DateFormatter().string(from: options.buildTime ?? Date())
         var meta = ManifestMetadata(project: project, version: version, buildTime: buildTime, toolVersion: options.toolVersion,
                                     chunker: options.chunker, dictionary: dictionary?.digest)
-        meta.carriedOver = carried
+        meta.carriedOver = assembled.carried
         meta.treeDigest = treeDigest
-        // Built while the last packs upload (new chunks located as it is written); stored only once
-        // every pack is durable.
-        let prepared: PreparedManifest
-        do {
-            prepared = try await repository.prepareManifest(entries: tree, metadata: meta, treeDigest: treeDigest == nil) {
-                [index] d in
-                guard let l = index.lookup(d) ?? newLocations[d] else {
-                    throw RepositoryError.corrupt("chunk \(d.hex) was neither found nor stored")
-                }
-                return l
+        let prepared = try await repository.prepareManifest(entries: tree, metadata: meta, treeDigest: treeDigest == nil) {
+            [index] d in
+            guard let l = index.lookup(d) ?? newLocations[d] else {
+                throw RepositoryError.corrupt("chunk \(d.hex) was neither found nor stored")
             }
-        } catch {
-            _ = try? await uploader.finish()
-            await journal.flush()
+            return l
+        }
+        async let storing = repository.storeManifest(prepared)
+        do { try await uploads.finish(into: &report) } catch {
+            _ = try? await storing
             throw error
         }
-        // The manifest is stored while the last packs upload (until the ref names it, nothing reads it);
-        // the ref is switched only once both are durable.
-        let stored: (Digest, Int)
-        do {
-            async let storing = repository.storeManifest(prepared)
-            do { try await uploadsDone() } catch {
-                _ = try? await storing
-                throw error
-            }
-            stored = try await storing
-        } catch {
-            await journal.flush()
-            throw error
+        let (digest, bytes) = try await storing
+        report.manifest = digest.hex
+        report.manifestBytes = bytes
+        phases.done("manifest")
+        try lease.checkValid()
+        // Conditioned on the ref as the baseline read it: one read of the ref per publish.
+        let written = try await repository.switchVersion(project, version, to: digest, published: buildTime,
+                                                         dictionary: dictionary?.digest,
+                                                         basedOn: baseline.previousRef.map { .read($0) } ?? .absent)
+        // The build we replaced is not the one we started from: another publish landed meanwhile.
+        if let displaced = written.history.first?.manifest, written.current.manifest == digest,
+           displaced != previous?.digest {
+            report.replacedConcurrentPublish = displaced.hex
         }
-        do {
-            let (digest, bytes) = stored
-            report.manifest = digest.hex
-            report.manifestBytes = bytes
-            phase("manifest")
-            try lease.checkValid()
-            // Conditioned on the ref as the baseline read it: one read of the ref per publish.
-            let written = try await repository.switchVersion(project, version, to: digest, published: buildTime,
-                                                             dictionary: dictionary?.digest,
-                                                             basedOn: baseline.previousRef.map { .read($0) } ?? .absent)
-            // The build we replaced is not the one we started from: another publish landed meanwhile.
-            if let displaced = written.history.first?.manifest, written.current.manifest == digest,
-               displaced != previous?.digest {
-                report.replacedConcurrentPublish = displaced.hex
-            }
-        } catch {
-            await journal.flush()
-            throw error
-        }
-        phase("switch")
+        phases.done("switch")
         report.switched = true
-        await journal.remove(alsoConsumed: resumed.journals)
-        report.seconds = (ContinuousClock.now - clock).seconds
-        return report
+    }
+}
+
+// MARK: Values between the phases
+
+/// The walked tree in media groups (Read the Docs layout), the groups its walk errors fail, and the
+/// files to chunk: those of groups that have not failed, in walk order.
+private struct MediaPlan {
+    let entries: [WalkEntry]
+    let layout: MediaLayout
+    let failedGroups: Set<String>
+    let files: [WalkEntry]
+
+    init(entries: [WalkEntry], walkErrors: [PathError]) {
+        let layout = MediaLayout(entries: entries)
+        let failed = Set(walkErrors.map { layout.group(of: $0.path) })
+        self.entries = entries
+        self.layout = layout
+        failedGroups = failed
+        files = entries.filter { $0.kind == .file && !failed.contains(layout.group(of: $0.path)) }
+    }
+}
+
+/// The dictionary chunks are compressed with: resolved, or to be trained by the first worker (`train`).
+private struct DictionaryPlan {
+    let pending: PendingDictionary
+    var train: (@Sendable () throws -> ZstdDictionary?)? = nil
+
+    /// The dictionary once chunking is over (nil: none, or training found too little text).
+    var resolved: ZstdDictionary? { pending.ifResolved ?? nil }
+}
+
+/// A first pass whose reused packs were missing or damaged: the packs, and what it uploaded (reused by
+/// the second pass, so counted as new there).
+private struct Repair {
+    var packs: [String] = []
+    var uploaded: [Digest: ChunkLocation] = [:]
+    var uploadedPacks = 0, uploadedBytes = 0
+}
+
+/// What chunking and uploading produced.
+private struct Chunked {
+    var outcomes: [FileOutcome]
+    var stats: WorkerStats
+    var repair: Repair
+    /// Where every new chunk goes (the last packs may still be uploading).
+    var newLocations: [Digest: ChunkLocation]
+}
+
+/// The tree of the new build and the groups that failed or were carried over from the previous one.
+private struct Assembled {
+    var tree: [(FileRecord, ManifestChunks)]
+    var failedGroups: Set<String>
+    var carried: [String]
+
+    /// False when nothing healthy is left to publish: a plain tree with any failure, or a Read the Docs
+    /// tree whose every group failed.
+    func publishable(_ layout: MediaLayout) -> Bool {
+        let healthy = layout.groups.subtracting(failedGroups)
+        return !(!layout.isReadTheDocs && !failedGroups.isEmpty || (layout.isReadTheDocs && healthy.isEmpty && !layout.groups.isEmpty))
+    }
+}
+
+/// The pack uploads of a publish and the journal that records them, settled in one place however the
+/// publish ends: `finish` before the manifest is stored, `abandon` when it fails.
+private final class PublishUploads {
+    let journal: PublishJournalWriter
+    private var uploader: PackUploader?
+
+    init(journal: PublishJournalWriter) { self.journal = journal }
+
+    /// Makes `uploader` the current one (a repair pass starts a second) and returns it.
+    func start(_ uploader: PackUploader) -> PackUploader {
+        self.uploader = uploader
+        return uploader
+    }
+
+    /// Waits for every pack upload (durable before the manifest is stored) and counts them; throws the
+    /// first failure.
+    func finish(into report: inout PublishReport) async throws {
+        guard let uploader else { return }
+        let uploaded = try await uploader.finish()
+        report.packs += uploaded.packs
+        report.packBytes += uploaded.packBytes
+    }
+
+    /// After a failure: lets the uploads in flight end and records what they stored in the journal, so
+    /// a re-run reuses it.
+    func abandon() async {
+        if let uploader { _ = try? await uploader.finish() }
+        await journal.flush()
+    }
+}
+
+/// Debug timings of the phases.
+private struct PhaseLog {
+    let logger: Logger
+    var start = ContinuousClock.now
+
+    mutating func done(_ name: String) {
+        let now = ContinuousClock.now
+        logger.debug("phase done", metadata: ["phase": "\(name)", "ms": "\(Int((now - start).seconds * 1000))"])
+        start = now
+    }
+}
+
+extension PublishReport {
+    /// What chunking found and stored, and the dictionary it used.
+    fileprivate mutating func record(_ chunked: Chunked, dictionary: DictionaryPlan) {
+        let stats = chunked.stats
+        repairedPacks = chunked.repair.packs
+        packs = chunked.repair.uploadedPacks
+        packBytes = chunked.repair.uploadedBytes
+        let resolved = dictionary.resolved
+        self.dictionary = resolved?.digest.hex
+        dictionaryTrained = dictionary.train != nil && resolved != nil
+        chunks = stats.chunks
+        newChunks = stats.newChunks
+        reusedChunks = stats.reusedChunks
+        newBytes = stats.newBytes
+        newStoredBytes = stats.newStoredBytes
+        reusedBytes = stats.reusedBytes
+        containerFiles = stats.containerFiles
+        containerBytes = stats.containerBytes
+        containerReusedBytes = stats.containerReusedBytes
+        let logger = Logger(label: "trove.publish")
+        if stats.deferredChunks > 0 {
+            logger.debug("compression deferred while the dictionary trained", metadata: ["chunks": "\(stats.deferredChunks)"])
+        }
+        if stats.untriedChunks > 0 {
+            logger.debug("stored raw without trying zstd (their files stopped compressing)", metadata: ["chunks": "\(stats.untriedChunks)"])
+        }
     }
 }
 

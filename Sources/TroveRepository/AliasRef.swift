@@ -1,4 +1,5 @@
 import Foundation
+import TroveContent
 import TroveStorage
 
 /// The JSON document at `refs/<project>/aliases/<alias>`: a name (`latest`, `stable`) that resolves to
@@ -17,6 +18,14 @@ public struct AliasRef: RefDocument, Sendable, Equatable {
         self.alias = alias
         self.version = version
         self.updated = updated
+    }
+
+    /// The build an alias document pins, if it carries a `"manifest"` digest (`trove alias` writes
+    /// none; gc keeps a pinned build live, docs/gc.md). Read from any JSON object with that field,
+    /// whatever else it lacks: gc never guesses in favour of deleting.
+    public static func pinnedManifest(_ bytes: [UInt8]) -> Digest? {
+        struct Pin: Decodable { var manifest: String? }
+        return (try? JSONDecoder().decode(Pin.self, from: Data(bytes)))?.manifest.flatMap { Digest(hex: $0) }
     }
 }
 
@@ -51,7 +60,7 @@ extension Repository {
 
     /// Every alias of a project, sorted by name.
     public func aliases(of project: String) async throws -> [AliasRef] {
-        let prefix = "refs/\(try Names.validate(project, what: "project"))/aliases/"
+        let prefix = try StoreLayout.aliasesPrefix(project)
         var out: [AliasRef] = []
         for o in try await store.listAll(prefix: prefix) {
             do { out.append(try AliasRef.decode(try await store.get(o.key), key: o.key.rawValue)) }

@@ -17,12 +17,7 @@ import Glibc
 /// it withdraws the lease and waits, and if a sweep ended since shortly before its lease, it reads
 /// the refs again. A gc announces `sweeping` in its lock before it lists the leases, and deletes
 /// nothing while a live lease exists. So no publish relies on refs read while blobs were being
-/// deleted, nor uploads or switches a ref while they are.
-extension StoreLayout {
-    public static let gcLock: ObjectKey = "gc/lock"
-    public static let publishLeasePrefix = "gc/leases/"
-    public static func publishLease(_ id: String) -> ObjectKey { try! ObjectKey("gc/leases/\(id)") }
-}
+/// deleted, nor uploads or switches a ref while they are. Their keys are in `StoreLayout`.
 
 /// Who holds a lease, so a lock left by a process that died on this host can be broken at once.
 public struct LeaseHolder: Codable, Sendable, Equatable {

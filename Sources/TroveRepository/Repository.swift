@@ -106,7 +106,7 @@ public final class Repository: Sendable {
     /// not decode (a ref is input: anyone with a publisher's credentials can write one), each with its
     /// key and why, so one bad ref is reported as such instead of hiding the project's other versions.
     public func versionListing(of project: String) async throws -> VersionListing {
-        let prefix = "refs/\(try Names.validate(project, what: "project"))/versions/"
+        let prefix = try StoreLayout.versionsPrefix(project)
         var out = VersionListing()
         for o in try await store.listAll(prefix: prefix) {
             do { out.versions.append(try VersionRef.decode(try await store.get(o.key), key: o.key.rawValue)) }

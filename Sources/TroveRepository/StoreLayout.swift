@@ -14,7 +14,7 @@ import TroveStorage
 ///     gc/lock, gc/leases/<id>               gc coordination (GCCoordination.swift, docs/gc.md)
 ///
 /// A project's versions, aliases and unfinished-publish journals share the prefix `refs/<project>/`,
-/// so a publish learns all three from one LIST.
+/// so a publish learns all three from one LIST. Every key is built here and nowhere else.
 public enum StoreLayout {
     public static let marker: ObjectKey = "trove-store.json"
     public static let sharedIndex: ObjectKey = "index/shared"
@@ -22,27 +22,43 @@ public enum StoreLayout {
     public static let manifestsPrefix = "manifests/"
     public static let dictsPrefix = "dicts/"
     public static let refsPrefix = "refs/"
+    /// The one gc lease (`GCLockDocument`).
+    public static let gcLock: ObjectKey = "gc/lock"
+    /// Where publishes in progress keep their leases (`PublishLeaseDocument`).
+    public static let publishLeasePrefix = "gc/leases/"
+    /// The lease of one publish in progress (`id`: a lowercase UUID).
+    public static func publishLease(_ id: String) -> ObjectKey { try! ObjectKey(publishLeasePrefix + id) }
 
-    public static func pack(_ d: Digest) -> ObjectKey { sharded("packs", d) }
-    public static func manifest(_ d: Digest) -> ObjectKey { sharded("manifests", d) }
-    public static func dictionary(_ d: Digest) -> ObjectKey { try! ObjectKey("dicts/\(d.hex)") }
+    public static func pack(_ d: Digest) -> ObjectKey { sharded(packsPrefix, d) }
+    public static func manifest(_ d: Digest) -> ObjectKey { sharded(manifestsPrefix, d) }
+    public static func dictionary(_ d: Digest) -> ObjectKey { try! ObjectKey(dictsPrefix + d.hex) }
 
     public static func versionRef(_ project: String, _ version: String) throws -> ObjectKey {
-        try ObjectKey("refs/\(try Names.validate(project, what: "project"))/versions/\(try Names.validate(version, what: "version"))")
+        try ObjectKey(try versionsPrefix(project) + Names.validate(version, what: "version"))
     }
 
     public static func aliasRef(_ project: String, _ alias: String) throws -> ObjectKey {
-        try ObjectKey("refs/\(try Names.validate(project, what: "project"))/aliases/\(try Names.validate(alias, what: "alias"))")
+        try ObjectKey(try aliasesPrefix(project) + Names.validate(alias, what: "alias"))
     }
 
     /// Everything under one project: its versions, aliases and journals (`ProjectListing`).
     public static func projectPrefix(_ project: String) throws -> String {
-        "refs/\(try Names.validate(project, what: "project"))/"
+        refsPrefix + (try Names.validate(project, what: "project")) + "/"
+    }
+
+    /// Every version ref of a project.
+    public static func versionsPrefix(_ project: String) throws -> String {
+        try projectPrefix(project) + "versions/"
+    }
+
+    /// Every alias of a project.
+    public static func aliasesPrefix(_ project: String) throws -> String {
+        try projectPrefix(project) + "aliases/"
     }
 
     /// Where the in-progress journals of publishes of one version live.
     public static func journalPrefix(_ project: String, _ version: String) throws -> String {
-        "refs/\(try Names.validate(project, what: "project"))/journals/\(try Names.validate(version, what: "version"))/"
+        try projectPrefix(project) + "journals/" + Names.validate(version, what: "version") + "/"
     }
 
     /// The in-progress journal of one publish run (`id`: random, lowercase hex).
@@ -63,9 +79,9 @@ public enum StoreLayout {
         }
     }
 
-    static func sharded(_ kind: String, _ d: Digest) -> ObjectKey {
+    static func sharded(_ prefix: String, _ d: Digest) -> ObjectKey {
         let hex = d.hex
-        return try! ObjectKey("\(kind)/\(hex.prefix(2))/\(hex)")
+        return try! ObjectKey("\(prefix)\(hex.prefix(2))/\(hex)")
     }
 
     /// The digest named by a pack or manifest key, or nil for anything else.

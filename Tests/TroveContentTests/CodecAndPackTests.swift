@@ -52,30 +52,38 @@ import TroveContent
     @Test func packRoundTrip() throws {
         var w = PackWriter()
         let dict = Digest.sha256(Array("dict".utf8))
-        var expected: [PackEntry] = []
+        var expected: [ChunkRef] = []
+        var offset = 0
         for i in 0..<50 {
             let payload = [UInt8](repeating: UInt8(i), count: 100 + i)
+            let (codec, dictionary): (Codec, Digest?) = i % 2 == 0 ? (.raw, nil) : (.zstdDictionary, dict)
             payload.withUnsafeBytes { p in
-                expected.append(w.append(digest: Digest.sha256(payload), stored: p, rawSize: payload.count * 2,
-                                         codec: i % 2 == 0 ? .raw : .zstdDictionary, dictionary: i % 2 == 0 ? nil : dict))
+                w.append(digest: Digest.sha256(payload), stored: p, rawSize: payload.count * 2, codec: codec, dictionary: dictionary)
             }
+            // The pack is named once finished; the location's `pack` is filled in below.
+            expected.append(ChunkRef(digest: Digest.sha256(payload), location: ChunkLocation(
+                pack: Digest.sha256([]), offset: offset, storedSize: payload.count, rawSize: payload.count * 2, codec: codec, dictionary: dictionary)))
+            offset += payload.count
         }
         let pack = w.finish()
         #expect(pack.digest == Digest.sha256(pack.bytes))
-        #expect(try PackReader.entries(fromTail: pack.bytes, packSize: pack.bytes.count) == expected)
+        for i in expected.indices { expected[i].location.pack = pack.digest }
+        #expect(pack.entries == expected)
+        #expect(try PackReader.entries(fromTail: pack.bytes, packSize: pack.bytes.count, pack: pack.digest) == expected)
         let footer = Array(pack.bytes.suffix(PackWriter.footerSize))
         let tailLength = try PackReader.trailerLength(footer: footer)
-        #expect(try PackReader.entries(fromTail: Array(pack.bytes.suffix(tailLength)), packSize: pack.bytes.count) == expected)
+        #expect(try PackReader.entries(fromTail: Array(pack.bytes.suffix(tailLength)), packSize: pack.bytes.count, pack: pack.digest) == expected)
         // Entry payloads are where the trailer says.
-        let e = expected[7]
+        let e = expected[7].location
         #expect(Array(pack.bytes[e.offset..<(e.offset + e.storedSize)]) == [UInt8](repeating: 7, count: 107))
     }
 
     @Test func truncatedPackIsRejected() throws {
         var w = PackWriter()
-        [UInt8](repeating: 1, count: 10).withUnsafeBytes { _ = w.append(digest: Digest.sha256([1]), stored: $0, rawSize: 10, codec: .raw, dictionary: nil) }
+        [UInt8](repeating: 1, count: 10).withUnsafeBytes { w.append(digest: Digest.sha256([1]), stored: $0, rawSize: 10, codec: .raw, dictionary: nil) }
         let bytes = w.finish().bytes
-        #expect(throws: PackFormatError.self) { try PackReader.entries(fromTail: Array(bytes.dropLast()), packSize: bytes.count - 1) }
-        #expect(throws: PackFormatError.self) { try PackReader.entries(fromTail: Array(bytes.suffix(20)), packSize: bytes.count) }
+        let name = Digest.sha256(bytes)
+        #expect(throws: PackFormatError.self) { try PackReader.entries(fromTail: Array(bytes.dropLast()), packSize: bytes.count - 1, pack: name) }
+        #expect(throws: PackFormatError.self) { try PackReader.entries(fromTail: Array(bytes.suffix(20)), packSize: bytes.count, pack: name) }
     }
 }

@@ -66,7 +66,7 @@ import TroveTesting
         ]
         var writer = PackWriter()
         for (i, c) in chunks.enumerated() {
-            _ = c.stored.withUnsafeBytes {
+            c.stored.withUnsafeBytes {
                 writer.append(digest: Digest.sha256(Array("raw chunk \(i)".utf8)), stored: $0, rawSize: c.raw,
                               codec: c.codec, dictionary: c.dictionary)
             }
