@@ -39,6 +39,12 @@ public struct ServeConfiguration: Sendable {
     /// How long a manifest that failed to load (missing, oversized, malformed) is answered with 502
     /// from memory before it is fetched again.
     public var manifestFailureTTL: Duration = .seconds(5)
+    /// Files larger than this are decoded into `fileCacheDirectory` and sent from there with sendfile
+    /// by the raw fast path (`FileCache`); `fileCacheBytes` 0 turns that off.
+    public var fileCacheThreshold = TroveServer.wholeFileLimit
+    public var fileCacheBytes = 1 << 30
+    /// nil: `serve-files` in the store's local cache directory.
+    public var fileCacheDirectory: String?
 
     public init() {}
 }
@@ -73,6 +79,8 @@ public final class TroveServer: Sendable {
     let siteRoots = BoundedMap<Digest, Bool>(limit: 4096)
     let manifests: ManifestLoader
     let reader: ChunkReader
+    /// Large files decoded on local disk for sendfile (nil when off or its directory is unusable).
+    let fileCache: FileCache?
     let logger: Logger
     let accessLogger: Logger
     /// The access log's handler when it is the JSON lines handler: lines are then written directly.
@@ -98,6 +106,17 @@ public final class TroveServer: Sendable {
         r.maxRequestBytes = 1 << 20
         r.readAhead = 2
         self.reader = r
+        var files: FileCache?
+        if configuration.fastPath && configuration.fileCacheBytes > 0 {
+            let dir = configuration.fileCacheDirectory ?? repository.cacheDirectory.appendingPathComponent("serve-files").path
+            do {
+                files = try FileCache(directory: dir, limit: configuration.fileCacheBytes,
+                                      threshold: configuration.fileCacheThreshold, metrics: metrics)
+            } catch {
+                logger.warning("file cache off: its directory is unusable", metadata: ["dir": "\(dir)", "error": "\(error)"])
+            }
+        }
+        self.fileCache = files
     }
 
     // MARK: Running
@@ -259,14 +278,10 @@ public final class TroveServer: Sendable {
         guard case .version(let digest, _) = try await refs.version(project, version) else { return notFound() }
         let manifest = try await manifests.manifest(digest)
         let root: String
-        if let download { root = download } else { root = try siteRoot(manifest) }
+        if let download { root = download } else { root = try await siteRoot(manifest) }
         let key = LookupKey(manifest: digest, path: rest.joined(separator: "/"), root: root, slash: path.trailingSlash,
                             index: download == nil)
-        let found: Lookup
-        if let l = lookups.get(key) { found = l } else {
-            found = try lookup(manifest, root: root, rest: rest, slash: path.trailingSlash, index: download == nil)
-            lookups.put(key, found)
-        }
+        let found = try await cachedLookup(manifest, key: key, rest: rest)
         switch found {
         case .notFound:
             guard bearer, download == nil else { return notFound() }
@@ -281,15 +296,15 @@ public final class TroveServer: Sendable {
                 guard configuration.access.signatureGrants(query: path.query, project: project, version: version, path: entry.path)
                 else { return notFound() }
             }
-            return try await send(entry, request: request, status: .ok, conditional: true,
+            return try await send(entry, request: request, status: .ok,
                                   cacheControl: isPrivate ? configuration.privateCacheControl : configuration.cacheControl, note: &note)
         }
     }
 
     /// "html" when the version has an `html/` tree (the Read the Docs layout), else "" (served as published).
-    func siteRoot(_ m: Manifest) throws -> String {
+    func siteRoot(_ m: Manifest) async throws -> String {
         if let known = siteRoots.get(m.digest) { return known ? "html" : "" }
-        let hasHTML = try m.file(at: "html")?.kind == .dir
+        let hasHTML = try await BlockingIO.run { try m.file(at: "html")?.kind == .dir } // (SQLite: off the event loop)
         siteRoots.put(m.digest, hasHTML)
         return hasHTML ? "html" : ""
     }
@@ -297,14 +312,10 @@ public final class TroveServer: Sendable {
     /// The site's own `404.html` (at its root) with status 404, or the plain 404.
     func siteNotFound(_ m: Manifest, digest: Digest, root: String, isPrivate: Bool, request: Request) async throws -> Response {
         let key = LookupKey(manifest: digest, path: "\u{0}404", root: root, slash: false, index: false)
-        let found: Lookup
-        if let l = lookups.get(key) { found = l } else {
-            found = try lookup(m, root: root, rest: ["404.html"], slash: false, index: false)
-            lookups.put(key, found)
-        }
+        let found = try await cachedLookup(m, key: key, rest: ["404.html"])
         guard case .file(let entry) = found else { return notFound() }
         var note = Note()
-        return try await send(entry, request: request, status: .notFound, conditional: false,
+        return try await send(entry, request: request, status: .notFound,
                               cacheControl: isPrivate ? configuration.privateCacheControl : "no-cache", note: &note)
     }
 
