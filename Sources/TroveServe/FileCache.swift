@@ -114,16 +114,13 @@ final class FileCache: Sendable {
         var st = stat()
         guard fstat(slot.fd, &st) == 0, Stamp(st) == slot.stamp else {
             rejected.increment()
-            let dropped = state.withLock { s -> Bool in
-                guard s.slots[digest] === slot else { return false }
+            // The file stays until the refill (which the slow path starts at once) renames a new one
+            // over it, or a failed fill removes it: unlinking here could race with that rename.
+            state.withLock { s in
+                guard s.slots[digest] === slot else { return }
                 s.slots[digest] = nil
                 s.lastUse[digest] = nil
                 s.bytes -= slot.stamp.size
-                return true
-            }
-            if dropped {
-                let p = path(digest)
-                Task { _ = try? await BlockingIO.run { unlink(p) } }
             }
             return nil
         }
@@ -197,10 +194,12 @@ final class FileCache: Sendable {
                 return Slot(fd: rfd, stamp: Stamp(st))
             }
         } catch {
+            // (This is the only fill of `digest`, and it has no slot: a dropped file can go too.)
             let stillOpen = writing
             _ = try? await BlockingIO.run {
                 if stillOpen { close(wfd) }
                 unlink(temp)
+                unlink(final)
             }
             throw error
         }
