@@ -55,6 +55,9 @@ struct ServeCommand: TroveSubcommand {
         if let s = settings.string("serve.cache_control") { c.cacheControl = s }
         c.accessLog = try !noAccessLog && (settings.bool("serve.access_log") ?? true)
         c.fastPath = try settings.bool("serve.fast_path") ?? true
+        if let n = try settings.size("serve.file_cache_bytes") { c.fileCacheBytes = n }
+        if let n = try settings.size("serve.file_cache_threshold") { c.fileCacheThreshold = n }
+        if let d = settings.string("serve.file_cache_dir"), !d.isEmpty { c.fileCacheDirectory = d }
         for entry in try settings.list("serve.default_versions") {
             let kv = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
             c.defaultVersions[kv[0]] = kv[1]

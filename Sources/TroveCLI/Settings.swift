@@ -52,6 +52,8 @@ struct Settings {
         "serve.default_versions": Spec(kind: .projectVersions),
         "serve.idle_timeout": Spec(kind: .duration(.seconds(1)...SettingValue.maxDuration)),
         "serve.access_log": Spec(kind: .bool), "serve.fast_path": Spec(kind: .bool),
+        "serve.file_cache_dir": Spec(kind: .string), "serve.file_cache_bytes": Spec(kind: .size(0...1 << 50)),
+        "serve.file_cache_threshold": Spec(kind: .size(0...1 << 40)),
         "serve.base_url": Spec(kind: .string, flag: "--base-url"),
         "serve.auth_url": Spec(kind: .httpURL), "serve.auth_headers": Spec(kind: .headerNames),
         "serve.auth_denied": Spec(kind: .oneOf(ExternalAuthorization.Denial.allCases.map(\.rawValue))),

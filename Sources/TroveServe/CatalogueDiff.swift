@@ -8,7 +8,7 @@ extension TroveServer {
     /// the URL of every file in each version.
     func diffDocument(project: String, base: (String, Digest), head: (String, Digest)) async throws -> CatalogueAPI.Diff {
         let bm = try await manifests.manifest(base.1), hm = try await manifests.manifest(head.1)
-        let bRoot = try siteRoot(bm), hRoot = try siteRoot(hm)
+        let bRoot = try await siteRoot(bm), hRoot = try await siteRoot(hm)
         let d = try await BlockingIO.run { try VersionDiff.between(base: bm, head: hm, baseName: base.0, headName: head.0) }
         let side = { (v: (String, Digest)) in CatalogueAPI.Diff.Side(version: v.0, manifest: v.1.hex, siteUrl: CatalogueURL.site(project, v.0)) }
         let inBase = { (path: String) in CatalogueURL.file(project, base.0, path: path, siteRoot: bRoot) }

@@ -140,7 +140,7 @@ extension TroveServer {
     func manifestFacts(_ digest: Digest) async throws -> ManifestFacts {
         if let known = catalogueCache.facts.get(digest) { return known }
         let m = try await manifests.manifest(digest)
-        let root = try siteRoot(m)
+        let root = try await siteRoot(m)
         let f = try await BlockingIO.run { try ManifestFacts(m, siteRoot: root) }
         catalogueCache.facts.put(digest, f)
         return f

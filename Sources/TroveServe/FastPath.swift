@@ -113,50 +113,35 @@ extension TroveServer {
         }
     }
 
-    /// Exactly what `send` does for a file with status 200 and no Range, when the bytes are cached.
+    /// The answer `send` gives (`fileAnswer`) for a file the request may read and a request without Range, when its
+    /// body is in memory; nil otherwise.
     func fileReply(_ entry: FileEntry, _ request: FastRequest, cacheControl: String) -> FastReply? {
-        let useZstd = entry.passthrough && TroveServer.acceptsZstd(request.acceptEncoding)
-        let etag = useZstd ? entry.zstdETag : entry.etag
+        let answer = TroveServer.fileAnswer(entry, FileRequest(isHead: request.isHead, acceptEncoding: request.acceptEncoding,
+                                                               ifNoneMatch: request.ifNoneMatch),
+                                            cacheControl: cacheControl)
+        var headers = answer.headers
         var note = Note()
-        if let inm = request.ifNoneMatch, TroveServer.matches(inm, etag) {
-            return FastReply(status: .notModified, headers: notModifiedFields(entry, etag: etag, cacheControl: cacheControl), body: nil, note: note)
-        }
-        let body: ByteBuffer
-        if useZstd {
+        var body: ByteBuffer?
+        switch answer.body {
+        case .none:
+            break
+        case .zstdFrame:
             guard let b = cache.hit(ChunkKey(digest: entry.chunks[0].digest, encoded: true)) else { return nil }
+            headers[.contentLength] = String(b.readableBytes)
             body = b
             note.cache = "hit"
             note.encoding = "zstd"
-        } else if request.isHead || entry.size == 0 {
-            body = ByteBuffer()
-        } else {
+        case .bytes(let offset, let length):
+            guard answer.sendsBody, length > 0 else { break }
             // (A cached body of another length than the manifest says goes the slow way, which fails it.)
-            guard let key = entry.wholeKey, let b = cache.hit(key), b.readableBytes == entry.size else { return nil }
+            guard offset == 0, length == entry.size, let key = entry.wholeKey, let b = cache.hit(key),
+                  b.readableBytes == entry.size else { return nil }
             body = b
             note.cache = "hit"
+        case .message:
+            return nil // (no Range here, so never)
         }
-        let length = useZstd ? body.readableBytes : entry.size
-        return FastReply(status: .ok, headers: okFields(entry, etag: etag, zstd: useZstd, length: length, cacheControl: cacheControl),
-                         body: request.isHead ? nil : body, note: note)
-    }
-
-    /// Headers of a 200 for a whole file, in the order `send` sets them.
-    func okFields(_ entry: FileEntry, etag: String, zstd: Bool, length: Int, cacheControl: String) -> HTTPFields {
-        var h: HTTPFields = [.contentType: entry.contentType, .cacheControl: cacheControl]
-        if entry.passthrough { h[.vary] = "Accept-Encoding" }
-        h[.eTag] = etag
-        h[.acceptRanges] = "bytes"
-        if zstd { h[.contentEncoding] = "zstd" }
-        h[.contentLength] = String(length)
-        return h
-    }
-
-    /// Headers of a 304 for a file.
-    func notModifiedFields(_ entry: FileEntry, etag: String, cacheControl: String) -> HTTPFields {
-        var h: HTTPFields = [.eTag: etag, .cacheControl: cacheControl]
-        if entry.passthrough { h[.vary] = "Accept-Encoding" }
-        h[.contentLength] = "0"
-        return h
+        return FastReply(status: answer.status, headers: headers, body: answer.sendsBody ? body : nil, note: note)
     }
 }
 

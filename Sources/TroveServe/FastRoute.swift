@@ -25,6 +25,8 @@ struct RawAnswer {
     var body: ByteBuffer?
     var status: Int
     var note: TroveServer.Note
+    /// A large file's body: its verified cache file, sent with sendfile (the writer closes the handle).
+    var file: FileRegion? = nil
 }
 
 extension TroveServer {
@@ -40,19 +42,29 @@ extension TroveServer {
         if let route = routes.get(request.target),
            case .version(let digest, _)? = refs.freshVersion(route.project, route.version, now: .now),
            digest == route.manifest,
-           let grant = route.isPrivate ? mayReadFromMemory(project: route.project, request.credentials) : FastGrant.open,
-           !(route.entry.passthrough && TroveServer.acceptsZstd(request.acceptEncoding)) {
-            let answer: RawAnswer
-            if let inm = request.ifNoneMatch, TroveServer.matches(inm, route.entry.etag) {
+           let grant = route.isPrivate ? mayReadFromMemory(project: route.project, request.credentials) : FastGrant.open {
+            // The decision is `fileAnswer`'s; the identity 200 and 304 heads it renders are cached in the route.
+            var answer: RawAnswer? = nil
+            switch TroveServer.decide(route.entry, FileRequest(isHead: request.isHead, acceptEncoding: request.acceptEncoding,
+                                                               ifNoneMatch: request.ifNoneMatch)) {
+            case .notModified(zstd: false):
                 answer = RawAnswer(head: route.notModified, body: nil, status: 304, note: Note())
-            } else if request.isHead || route.entry.size == 0 {
-                answer = RawAnswer(head: route.ok, body: nil, status: 200, note: Note())
-            } else {
-                guard let key = route.entry.wholeKey, let body = cache.hit(key), body.readableBytes == route.entry.size else { return nil }
-                answer = RawAnswer(head: route.ok, body: body, status: 200, note: Note(cache: "hit", encoding: "identity"))
+            case .full(zstd: false):
+                if request.isHead || route.entry.size == 0 {
+                    answer = RawAnswer(head: route.ok, body: nil, status: 200, note: Note())
+                } else if let region = cachedFile(route.entry) {
+                    answer = RawAnswer(head: route.ok, body: nil, status: 200, note: TroveServer.fileNote, file: region)
+                } else {
+                    guard let key = route.entry.wholeKey, let body = cache.hit(key), body.readableBytes == route.entry.size else { return nil }
+                    answer = RawAnswer(head: route.ok, body: body, status: 200, note: Note(cache: "hit", encoding: "identity"))
+                }
+            default:
+                break // zstd: answered below, from the cached frame
             }
-            count(grant)
-            return answer
+            if let answer {
+                count(grant)
+                return answer
+            }
         }
         switch fastTarget(request.target, isHead: request.isHead, credentials: request.credentials) {
         case nil:
@@ -60,18 +72,34 @@ extension TroveServer {
         case .healthz:
             return TroveServer.rawHealthz
         case .file(let project, let version, let manifest, let entry, let grant):
-            let cacheControl = cacheControl(for: project)
-            guard let reply = fileReply(entry, request, cacheControl: cacheControl) else { return nil }
+            let cc = cacheControl(for: project)
+            let okAnswer = TroveServer.fileAnswer(entry, .full(zstd: false), isHead: false, cacheControl: cc)
+            let ok = FastReply(status: okAnswer.status, headers: okAnswer.headers, body: nil, note: Note()).encodedHead()
+            let answer: RawAnswer
+            if !request.isHead, entry.size > 0,
+               TroveServer.decide(entry, FileRequest(acceptEncoding: request.acceptEncoding, ifNoneMatch: request.ifNoneMatch)) == .full(zstd: false),
+               let region = cachedFile(entry) {
+                answer = RawAnswer(head: ok, body: nil, status: 200, note: TroveServer.fileNote, file: region)
+            } else {
+                guard let reply = fileReply(entry, request, cacheControl: cc) else { return nil }
+                answer = RawAnswer(head: reply.encodedHead(), body: reply.body, status: reply.status.code, note: reply.note)
+            }
             count(grant)
-            let ok = FastReply(status: .ok, headers: okFields(entry, etag: entry.etag, zstd: false, length: entry.size, cacheControl: cacheControl),
-                               body: nil, note: Note())
-            let notModified = FastReply(status: .notModified, headers: notModifiedFields(entry, etag: entry.etag, cacheControl: cacheControl),
-                                        body: nil, note: Note())
+            let notModifiedAnswer = TroveServer.fileAnswer(entry, .notModified(zstd: false), isHead: false, cacheControl: cc)
+            let notModified = FastReply(status: notModifiedAnswer.status, headers: notModifiedAnswer.headers, body: nil, note: Note())
             routes.put(request.target, FastRoute(project: project, version: version, manifest: manifest, entry: entry,
                                                  isPrivate: configuration.access.isPrivate(project),
-                                                 ok: ok.encodedHead(), notModified: notModified.encodedHead()))
-            return RawAnswer(head: reply.encodedHead(), body: reply.body, status: reply.status.code, note: reply.note)
+                                                 ok: ok, notModified: notModified.encodedHead()))
+            return answer
         }
+    }
+
+    static let fileNote = Note(cache: "file", encoding: "identity")
+
+    /// The whole file from the file cache, when it covers `entry` and holds it verified and unchanged.
+    func cachedFile(_ entry: FileEntry) -> FileRegion? {
+        guard let files = fileCache, files.covers(entry), let digest = entry.digest, let handle = files.open(digest) else { return nil }
+        return FileRegion(fileHandle: handle, readerIndex: 0, endIndex: entry.size)
     }
 }
 

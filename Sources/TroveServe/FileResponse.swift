@@ -79,6 +79,17 @@ extension TroveServer {
         }
     }
 
+    /// `lookup` through the cache of resolved paths. A miss runs its SQLite queries on the blocking-I/O
+    /// pool, never on an event loop (request handlers run on them: `useEventLoopsAsGlobalExecutor`).
+    func cachedLookup(_ m: Manifest, key: LookupKey, rest: [String]) async throws -> Lookup {
+        if let l = lookups.get(key) { return l }
+        let found = try await BlockingIO.run { [self] in
+            try lookup(m, root: key.root, rest: rest, slash: key.slash, index: key.index)
+        }
+        lookups.put(key, found)
+        return found
+    }
+
     func entry(_ m: Manifest, _ rec: FileRecord) throws -> FileEntry {
         let chunks = try m.chunks(of: rec)
         let tag = rec.digest.map { "\"\($0.hex)\"" } ?? "\"\(m.digest.hex.prefix(32))-\(rec.id)\""
@@ -89,60 +100,43 @@ extension TroveServer {
 
     // MARK: Sending
 
-    /// The full HTTP answer for a file: conditional requests, ranges, zstd passthrough, HEAD.
-    func send(_ entry: FileEntry, request: Request, status: HTTPResponse.Status, conditional: Bool,
+    /// The full HTTP answer for a file: conditional requests, ranges, zstd passthrough, HEAD, as
+    /// `fileAnswer` decides it; this loads the body it plans.
+    func send(_ entry: FileEntry, request: Request, status: HTTPResponse.Status,
               cacheControl: String, note: inout Note) async throws -> Response {
-        let head = request.method == .head
-        let useZstd = status == .ok && entry.passthrough && request.headers[.range] == nil
-            && TroveServer.acceptsZstd(request.headers[.acceptEncoding])
-        var h: HTTPFields = [.contentType: entry.contentType, .cacheControl: cacheControl]
-        if entry.passthrough { h[.vary] = "Accept-Encoding" }
-        var offset = 0, length = entry.size
-        var outStatus = status
-        if conditional {
-            let etag = useZstd ? entry.zstdETag : entry.etag
-            h[.eTag] = etag
-            h[.acceptRanges] = "bytes"
-            if let inm = request.headers[.ifNoneMatch], TroveServer.matches(inm, etag) {
-                var nh: HTTPFields = [.eTag: etag, .cacheControl: cacheControl]
-                if entry.passthrough { nh[.vary] = "Accept-Encoding" }
-                note.cache = "-"
-                return Response(status: .notModified, headers: nh, body: .init())
-            }
-            if !useZstd, request.headers[.range] != nil {
-                let ifRange = request.headers[.ifRange]
-                if ifRange == nil || ifRange == entry.etag {
-                    switch RangeRequest.parse(request.headers[.range], size: entry.size) {
-                    case .full:
-                        break
-                    case .unsatisfiable:
-                        var eh: HTTPFields = [.contentRange: "bytes */\(entry.size)", .cacheControl: cacheControl, .eTag: etag]
-                        eh[.contentType] = "text/plain; charset=utf-8"
-                        return Response(status: .rangeNotSatisfiable, headers: eh,
-                                        body: .init(byteBuffer: ByteBuffer(string: "range not satisfiable\n")))
-                    case .partial(let o, let l):
-                        offset = o
-                        length = l
-                        outStatus = .partialContent
-                        h[.contentRange] = "bytes \(o)-\(o + l - 1)/\(entry.size)"
-                    }
-                }
-            }
-        }
-        if useZstd {
+        let f = request.headers
+        let answer = TroveServer.fileAnswer(
+            entry, FileRequest(isHead: request.method == .head, acceptEncoding: f[.acceptEncoding], ifNoneMatch: f[.ifNoneMatch],
+                               ifModifiedSince: f[.ifModifiedSince], range: f[.range], ifRange: f[.ifRange]),
+            status: status, cacheControl: cacheControl)
+        var h = answer.headers
+        let outStatus = answer.status
+        let offset: Int, length: Int
+        switch answer.body {
+        case .none:
+            note.cache = "-"
+            return Response(status: outStatus, headers: h, body: .init())
+        case .message(let text):
+            return Response(status: outStatus, headers: h,
+                            body: answer.sendsBody ? .init(byteBuffer: ByteBuffer(string: text)) : .init())
+        case .zstdFrame:
             note.encoding = "zstd"
-            h[.contentEncoding] = "zstd"
             let (buf, hit) = try await encodedChunk(entry.chunks[0])
             note.cache = hit ? "hit" : "miss"
-            if head {
-                h[.contentLength] = String(buf.readableBytes)
-                return Response(status: outStatus, headers: h, body: .init())
+            h[.contentLength] = String(buf.readableBytes)
+            return Response(status: outStatus, headers: h, body: answer.sendsBody ? .init(byteBuffer: buf) : .init())
+        case .bytes(let o, let l):
+            guard answer.sendsBody else { return Response(status: outStatus, headers: h, body: .init()) }
+            if let files = fileCache, files.covers(entry) {
+                // A large file: from the file cache when it holds it (ranges, and whole files the raw
+                // fast path did not take), else from chunks while the cache is filled for the next reads.
+                if let digest = entry.digest, let slot = files.slot(digest) {
+                    note.cache = "file"
+                    return Response(status: outStatus, headers: h, body: TroveServer.fileBody(slot, offset: o, length: l))
+                }
+                files.fill(entry, server: self)
             }
-            return Response(status: outStatus, headers: h, body: .init(byteBuffer: buf))
-        }
-        if head {
-            h[.contentLength] = String(length)
-            return Response(status: outStatus, headers: h, body: .init())
+            (offset, length) = (o, l)
         }
         // Small files are kept whole too (keyed by the file's digest, which names exactly these bytes,
         // as a chunk's digest does): a hot page is then one lookup and no copy.
@@ -206,6 +200,34 @@ extension TroveServer {
             }
             try await writer.finish(nil)
         })
+    }
+
+    /// Bytes `offset..<offset+length` of a file-cache file, read in 512 KiB pieces on the blocking-I/O pool.
+    static func fileBody(_ slot: FileCache.Slot, offset: Int, length: Int) -> ResponseBody {
+        ResponseBody(contentLength: length) { writer in
+            var pos = offset
+            let end = offset + length
+            while pos < end {
+                let n = min(512 << 10, end - pos), at = pos
+                let buffer = try await BlockingIO.run { () throws -> ByteBuffer in
+                    var b = ByteBuffer()
+                    _ = try b.writeWithUnsafeMutableBytes(minimumWritableBytes: n) { raw -> Int in
+                        var done = 0
+                        while done < n {
+                            let r = pread(slot.fd, raw.baseAddress! + done, n - done, off_t(at + done))
+                            if r < 0 && errno == EINTR { continue }
+                            guard r > 0 else { throw FileCacheError("file cache read failed at \(at + done)") }
+                            done += r
+                        }
+                        return done
+                    }
+                    return b
+                }
+                try await writer.write(buffer)
+                pos += n
+            }
+            try await writer.finish(nil)
+        }
     }
 
     /// The chunk slices covering `offset..<offset+length`.

@@ -100,6 +100,13 @@ final class RawFastPathHandler: ChannelInboundHandler, RemovableChannelHandler {
             bytes = body.readableBytes
             context.write(wrapOutboundOut(body), promise: nil)
         }
+        if let file = answer.file {
+            // sendfile from the file cache; the handle (a duplicate descriptor) closes once written or failed.
+            bytes = file.readableBytes
+            let written = context.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenComplete { _ in try? file.fileHandle.close() }
+            context.write(NIOAny(IOData.fileRegion(file)), promise: written)
+        }
         needsFlush = true
         activity.lastAnswer = ContinuousClock.now
         server.metrics.fastPath.increment()

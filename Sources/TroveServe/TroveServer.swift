@@ -42,6 +42,12 @@ public struct ServeConfiguration: Sendable {
     public var manifestFailureTTL: Duration = .seconds(5)
     /// The host application's authorisation endpoint for private projects (`serve.auth_url`), or nil.
     public var authorization: ExternalAuthorization?
+    /// Files larger than this are decoded into `fileCacheDirectory` and sent from there with sendfile
+    /// by the raw fast path (`FileCache`); `fileCacheBytes` 0 turns that off.
+    public var fileCacheThreshold = TroveServer.wholeFileLimit
+    public var fileCacheBytes = 1 << 30
+    /// nil: `serve-files` in the store's local cache directory.
+    public var fileCacheDirectory: String?
 
     public init() {}
 }
@@ -79,6 +85,8 @@ public final class TroveServer: Sendable {
     let catalogueCache = CatalogueCache()
     let reader: ChunkReader
     let readAhead: PackReadAhead
+    /// Large files decoded on local disk for sendfile (nil when off or its directory is unusable).
+    let fileCache: FileCache?
     let logger: Logger
     let accessLogger: Logger
     /// The access log's handler when it is the JSON lines handler: lines are then written directly.
@@ -120,6 +128,17 @@ public final class TroveServer: Sendable {
         }
         self.credentialNames = ["authorization"] + (authorizer?.headerNames ?? [])
         self.readAhead = PackReadAhead(repository: repository, cache: cache, logger: logger)
+        var files: FileCache?
+        if configuration.fastPath && configuration.fileCacheBytes > 0 {
+            let dir = configuration.fileCacheDirectory ?? repository.cacheDirectory.appendingPathComponent("serve-files").path
+            do {
+                files = try FileCache(directory: dir, limit: configuration.fileCacheBytes,
+                                      threshold: configuration.fileCacheThreshold, metrics: metrics)
+            } catch {
+                logger.warning("file cache off: its directory is unusable", metadata: ["dir": "\(dir)", "error": "\(error)"])
+            }
+        }
+        self.fileCache = files
     }
 
     // MARK: Running
@@ -293,14 +312,10 @@ public final class TroveServer: Sendable {
         }
         let manifest = try await manifests.manifest(digest)
         let root: String
-        if let download { root = download } else { root = try siteRoot(manifest) }
+        if let download { root = download } else { root = try await siteRoot(manifest) }
         let key = LookupKey(manifest: digest, path: rest.joined(separator: "/"), root: root, slash: path.trailingSlash,
                             index: download == nil)
-        let found: Lookup
-        if let l = lookups.get(key) { found = l } else {
-            found = try lookup(manifest, root: root, rest: rest, slash: path.trailingSlash, index: download == nil)
-            lookups.put(key, found)
-        }
+        let found = try await cachedLookup(manifest, key: key, rest: rest)
         if !granted {
             // A signature can grant only the file it names (a redirect or the site's 404 page needs
             // another grant: a token or the host application).
@@ -319,8 +334,7 @@ public final class TroveServer: Sendable {
             return redirect(.movedPermanently, to: location, cacheControl: cacheControl(for: project))
         case .file(let entry):
             if request.method == .get, entry.size <= readAhead.block { await readAhead.prepare(manifest, entry.chunks) }
-            return try await send(entry, request: request, status: .ok, conditional: true,
-                                  cacheControl: cacheControl(for: project), note: &note)
+            return try await send(entry, request: request, status: .ok, cacheControl: cacheControl(for: project), note: &note)
         }
     }
 
@@ -333,9 +347,9 @@ public final class TroveServer: Sendable {
     var hasPrivateProjects: Bool { !configuration.access.privateProjects.isEmpty }
 
     /// "html" when the version has an `html/` tree (the Read the Docs layout), else "" (served as published).
-    func siteRoot(_ m: Manifest) throws -> String {
+    func siteRoot(_ m: Manifest) async throws -> String {
         if let known = siteRoots.get(m.digest) { return known ? "html" : "" }
-        let hasHTML = try m.file(at: "html")?.kind == .dir
+        let hasHTML = try await BlockingIO.run { try m.file(at: "html")?.kind == .dir } // (SQLite: off the event loop)
         siteRoots.put(m.digest, hasHTML)
         return hasHTML ? "html" : ""
     }
@@ -343,14 +357,10 @@ public final class TroveServer: Sendable {
     /// The site's own `404.html` (at its root) with status 404, or the plain 404.
     func siteNotFound(_ m: Manifest, digest: Digest, root: String, isPrivate: Bool, request: Request) async throws -> Response {
         let key = LookupKey(manifest: digest, path: "\u{0}404", root: root, slash: false, index: false)
-        let found: Lookup
-        if let l = lookups.get(key) { found = l } else {
-            found = try lookup(m, root: root, rest: ["404.html"], slash: false, index: false)
-            lookups.put(key, found)
-        }
+        let found = try await cachedLookup(m, key: key, rest: ["404.html"])
         guard case .file(let entry) = found else { return notFound() }
         var note = Note()
-        return try await send(entry, request: request, status: .notFound, conditional: false,
+        return try await send(entry, request: request, status: .notFound,
                               cacheControl: isPrivate ? configuration.privateCacheControl : "no-cache", note: &note)
     }
 

@@ -4,6 +4,7 @@
 # trove serve vs nginx, same machine, one run: wrk against both servers for
 #   hot   one HTML page, requested over and over (intro/tutorial01.html, 27 KiB)
 #   large the 5 MiB pdf (a download)
+#   medium a 481 KiB file (json/ref/contrib/admin/index.fjson, a download)
 #   mix   every file of the html/ tree, in a random order (Lua script), ~1260 files
 #   floor /healthz on both (a 3-byte answer from memory): the cost of the HTTP stack alone, for scale
 # Both serve the same tree: trove from a file:// store the build was published to, nginx from the
@@ -13,7 +14,8 @@
 # the Read the Docs layout; bench/corpus/make-corpus.sh builds it).
 # The machine is shared, so each workload is measured ROUNDS times (default 3), alternating trove and
 # nginx, and the medians are reported (every round's numbers are printed to stderr).
-# Environment: WORKLOADS (default "floor hot large mix"), DURATION (default 10s), ROUNDS (3), CONNECTIONS (64), THREADS (2), TROVE (binary; default
+# Large files are sent from trove's file cache with sendfile (docs/serve.md, Large files) once filled.
+# Environment: WORKLOADS (default "floor hot large medium mix"), DURATION (default 10s), ROUNDS (3), CONNECTIONS (64), THREADS (2), TROVE (binary; default
 # .build/release/trove, built with `make release` if missing), PORT_TROVE, PORT_NGINX.
 set -euo pipefail
 
@@ -22,7 +24,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=${1:-${CORPUS:-/work/corpus}/build1}
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
-WORKLOADS=${WORKLOADS:-floor hot large mix}
+WORKLOADS=${WORKLOADS:-floor hot large medium mix}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 PORT_TROVE=${PORT_TROVE:-18082}
@@ -31,6 +33,7 @@ TROVE=${TROVE:-$ROOT/.build/release/trove}
 WORK=${WORK:-/tmp/trove-bench-serve}
 HOT=intro/tutorial01.html
 LARGE=$(cd "$BUILD/pdf" && ls | head -1)
+MEDIUM=json/ref/contrib/admin/index.fjson
 
 need() { command -v "$1" >/dev/null 2>&1 || command -v "/usr/sbin/$1" >/dev/null 2>&1; }
 if ! need wrk || ! need nginx; then
@@ -93,7 +96,7 @@ end
 EOF
 
 # Same bytes from both, or the comparison means nothing.
-for p in "/django/latest/$HOT" "/_download/django/latest/pdf/$LARGE" "$(sed -n 100p "$WORK/paths.txt")"; do
+for p in "/django/latest/$HOT" "/_download/django/latest/pdf/$LARGE" "/_download/django/latest/$MEDIUM" "$(sed -n 100p "$WORK/paths.txt")"; do
     a=$(curl -s "http://127.0.0.1:$PORT_TROVE$p" | sha256sum); b=$(curl -s "http://127.0.0.1:$PORT_NGINX$p" | sha256sum)
     [ "$a" = "$b" ] || { echo "different bytes for $p" >&2; exit 1; }
 done
@@ -102,6 +105,7 @@ done
 for port in $PORT_TROVE $PORT_NGINX; do
     wrk -t1 -c8 -d2s -s "$WORK/mix.lua" "http://127.0.0.1:$port/" >/dev/null
     wrk -t1 -c8 -d1s "http://127.0.0.1:$port/_download/django/latest/pdf/$LARGE" >/dev/null
+    wrk -t1 -c8 -d1s "http://127.0.0.1:$port/_download/django/latest/$MEDIUM" >/dev/null
 done
 
 measure() { # name port url [script]
@@ -131,6 +135,7 @@ for w in $WORKLOADS; do
         floor) url="/healthz"; script="" ;;
         hot) url="/django/latest/$HOT"; script="" ;;
         large) url="/_download/django/latest/pdf/$LARGE"; script="" ;;
+        medium) url="/_download/django/latest/$MEDIUM"; script="" ;;
         mix) url="/"; script="$WORK/mix.lua" ;;
     esac
     TR=(); NR=(); TP=(); NP=()
