@@ -21,23 +21,6 @@ public struct CloudXML: Sendable {
         return p.document()
     }
 
-    /// Escapes text for element content.
-    public static func escape(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for c in s.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
-    }
-
     private struct Parser {
         let b: [UInt8]
         var i = 0

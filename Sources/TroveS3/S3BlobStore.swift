@@ -156,7 +156,7 @@ public struct S3BlobStore: CloudBlobStore {
     /// One DeleteObjects call (S3 takes at most 1000 keys and requires a body checksum).
     func deleteBatch(_ keys: [ObjectKey]) async throws {
         var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>"
-        for k in keys { xml += "<Object><Key>\(CloudXML.escape(objectName(k)))</Key></Object>" }
+        for k in keys { xml += "<Object><Key>\(MarkupEscaping.escape(objectName(k)))</Key></Object>" }
         xml += "</Delete>"
         let body = Array(xml.utf8)
         let sha = Digest.sha256(body)

@@ -1,8 +1,9 @@
 import Foundation
+import TroveHTTP
 
 /// The server-rendered catalogue pages (`/_/`, `/_/<p>/`, `/_/<p>/diff/<base>...<head>`): plain HTML
 /// with inline CSS and no script, rendered from the API's documents. Every string from the store goes
-/// through `HTMLEscaping.escape`; every link is made by `CatalogueURL`.
+/// through `MarkupEscaping.escape`; every link is made by `CatalogueURL`.
 enum CataloguePages {
     /// `/_/`: the projects this request may see.
     static func projects(_ list: CatalogueAPI.ProjectList) -> [UInt8] {
@@ -203,7 +204,7 @@ enum CataloguePages {
         return Array(html.utf8)
     }
 
-    static func e(_ s: String) -> String { HTMLEscaping.escape(s) }
+    static func e(_ s: String) -> String { MarkupEscaping.escape(s) }
 
     /// Parts of at most this many files get a download link per file on the versions page.
     static let linkedDownloads = 5

@@ -91,7 +91,7 @@ import TroveStorage
         #expect(doc?["IsTruncated"] == "true" && doc?["NextContinuationToken"] == "t/+=")
         #expect(doc?.all("Contents").map { $0["Key"] ?? "" } == ["a&b/c <d>", "x<y"])
         #expect(doc?.all("Contents").first?["ETag"] == "\"abc\"")
-        #expect(CloudXML.escape("a<&>\"'") == "a&lt;&amp;&gt;&quot;&apos;")
+        #expect(MarkupEscaping.escape("a<&>\"'") == "a&lt;&amp;&gt;&quot;&#39;")
         #expect(CloudXML.parse(Array("not xml".utf8)) == nil)
     }
 }
