@@ -30,13 +30,11 @@ TROVE=${TROVE:-$ROOT/.build/release/trove}
 WORK=${WORK:-/tmp/trove-bench-auth}
 HOT=intro/tutorial01.html
 
-command -v wrk >/dev/null 2>&1 || { echo "installing wrk (apt)" >&2; apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }; }
+. "$HERE/lib.sh"
+ensure_tools wrk
 if [ ! -x "$TROVE" ]; then make -s -C "$ROOT" release; fi
 
 rm -rf "$WORK" && mkdir -p "$WORK"
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
 
 STORE="file://$WORK/store"
 T=(--store "$STORE" --cache-dir "$WORK/cache")
@@ -70,33 +68,19 @@ anon=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT_TROVE$PROT
 # Warm (chunk cache, fast-path routes, the decision).
 for url in "$PUBLIC" "$PROTECTED"; do wrk -t1 -c8 -d2s -H "Cookie: $SESSION" "http://127.0.0.1:$PORT_TROVE$url" >/dev/null; done
 
-measure() { # name url
-    local out
-    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "Cookie: $SESSION" "http://127.0.0.1:$PORT_TROVE$2")
-    echo "$out" > "$WORK/wrk-$1.txt"
-    local rps p99 errs
-    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-    p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
-    errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {printf "%s ", $0}')
-    echo "$rps $p99 ${errs:-}"
+measure() { # name url: "req/s p50 p99 errors"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H "Cookie: $SESSION" "http://127.0.0.1:$PORT_TROVE$2" | wrk_summary "$1"
 }
-median() { python3 -c "import sys, statistics; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
-ms() { python3 -c "
-import sys
-v = sys.argv[1]
-for unit, f in (('us', 0.001), ('ms', 1.0), ('s', 1000.0)):
-    if v.endswith(unit) and v[:-len(unit)].replace('.', '', 1).isdigit(): print(float(v[:-len(unit)]) * f); break
-" "$1"; }
 
 PR=(); XR=(); PP=(); XP=()
 for r in $(seq 1 "$ROUNDS"); do
     # Alternate which goes first, so a machine getting busier or quieter favours neither.
     if [ $((r % 2)) = 1 ]; then
-        read -r prps pp99 perr <<<"$(measure "public-$r" "$PUBLIC")"
-        read -r xrps xp99 xerr <<<"$(measure "protected-$r" "$PROTECTED")"
+        read -r prps _ pp99 perr <<<"$(measure "public-$r" "$PUBLIC")"
+        read -r xrps _ xp99 xerr <<<"$(measure "protected-$r" "$PROTECTED")"
     else
-        read -r xrps xp99 xerr <<<"$(measure "protected-$r" "$PROTECTED")"
-        read -r prps pp99 perr <<<"$(measure "public-$r" "$PUBLIC")"
+        read -r xrps _ xp99 xerr <<<"$(measure "protected-$r" "$PROTECTED")"
+        read -r prps _ pp99 perr <<<"$(measure "public-$r" "$PUBLIC")"
     fi
     echo "  round $r: public $prps req/s p99 $pp99 ${perr:-}| protected $xrps req/s p99 $xp99 ${xerr:-}" >&2
     PR+=("$prps"); XR+=("$xrps"); PP+=("$(ms "$pp99")"); XP+=("$(ms "$xp99")")

@@ -27,18 +27,12 @@ PORT_NGINX=${PORT_NGINX:-18091}
 TROVE=${TROVE:-$ROOT/.build/release/trove}
 WORK=${WORK:-/tmp/trove-bench-catalogue}
 
-need() { command -v "$1" >/dev/null 2>&1 || command -v "/usr/sbin/$1" >/dev/null 2>&1; }
-if ! need wrk || ! need nginx; then
-    echo "installing wrk and nginx (apt)" >&2
-    apt-get install -y wrk nginx >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk nginx >/dev/null; }
-fi
+. "$HERE/lib.sh"
+ensure_tools wrk nginx
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 if [ ! -x "$TROVE" ]; then make -s -C "$ROOT" release; fi
 
 rm -rf "$WORK" && mkdir -p "$WORK/nginx/tmp" "$WORK/static"
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; [ -f "$WORK/nginx/nginx.pid" ] && kill "$(cat "$WORK/nginx/nginx.pid")" 2>/dev/null || true; }
-trap cleanup EXIT
 
 T=(--store "file://$WORK/store" --cache-dir "$WORK/cache")
 echo "publishing $BASE as django v1 and $HEAD as django v2" >&2
@@ -84,19 +78,9 @@ EOF
 a=$(curl -s "http://127.0.0.1:$PORT_TROVE$API" | sha256sum); b=$(curl -s "http://127.0.0.1:$PORT_NGINX/diff.json" | sha256sum)
 [ "$a" = "$b" ] || { echo "different bytes from the two servers" >&2; exit 1; }
 
-measure() { # name url
-    local out
-    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$2")
-    echo "$out" > "$WORK/wrk-$1.txt"
-    echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}') $(echo "$out" | awk '$1 == "50%" {print $2}') $(echo "$out" | awk '$1 == "99%" {print $2}') $(echo "$out" | awk '/Non-2xx|Socket errors/ {printf "ERR:%s ", $0}')"
+measure() { # name url: "req/s p50 p99 errors"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$2" | wrk_summary "$1"
 }
-median() { python3 -c "import sys, statistics; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
-ms() { python3 -c "
-import sys
-v = sys.argv[1]
-for unit, f in (('us', 0.001), ('ms', 1.0), ('s', 1000.0)):
-    if v.endswith(unit) and v[:-len(unit)].replace('.', '', 1).isdigit(): print(float(v[:-len(unit)]) * f); break
-" "$1"; }
 
 # Warm both.
 wrk -t1 -c4 -d2s "http://127.0.0.1:$PORT_TROVE$API" >/dev/null

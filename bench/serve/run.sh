@@ -35,18 +35,12 @@ HOT=intro/tutorial01.html
 LARGE=$(cd "$BUILD/pdf" && ls | head -1)
 MEDIUM=json/ref/contrib/admin/index.fjson
 
-need() { command -v "$1" >/dev/null 2>&1 || command -v "/usr/sbin/$1" >/dev/null 2>&1; }
-if ! need wrk || ! need nginx; then
-    echo "installing wrk and nginx (apt)" >&2
-    apt-get install -y wrk nginx >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk nginx >/dev/null; }
-fi
+. "$HERE/lib.sh"
+ensure_tools wrk nginx
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 if [ ! -x "$TROVE" ]; then make -s -C "$ROOT" release; fi
 
 rm -rf "$WORK" && mkdir -p "$WORK/nginx/tmp"
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; [ -f "$WORK/nginx/nginx.pid" ] && kill "$(cat "$WORK/nginx/nginx.pid")" 2>/dev/null || true; }
-trap cleanup EXIT
 
 STORE="file://$WORK/store"
 T=(--store "$STORE" --cache-dir "$WORK/cache")
@@ -108,25 +102,11 @@ for port in $PORT_TROVE $PORT_NGINX; do
     wrk -t1 -c8 -d1s "http://127.0.0.1:$port/_download/django/latest/$MEDIUM" >/dev/null
 done
 
-measure() { # name port url [script]
-    local out
-    if [ -n "${4:-}" ]; then out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$4" "http://127.0.0.1:$2$3")
-    else out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$2$3"); fi
-    echo "$out" > "$WORK/wrk-$1.txt"
-    local rps p99 errs
-    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-    p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
-    errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {printf "%s ", $0}')
-    echo "$rps $p99 ${errs:-}"
+measure() { # name port url [script]: "req/s p50 p99 errors"
+    if [ -n "${4:-}" ]; then wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$4" "http://127.0.0.1:$2$3" | wrk_summary "$1"
+    else wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$2$3" | wrk_summary "$1"; fi
 }
 
-median() { python3 -c "import sys, statistics; print(statistics.median(float(x) for x in sys.argv[1:]))" "$@"; }
-ms() { python3 -c "
-import sys
-v = sys.argv[1]
-for unit, f in (('us', 0.001), ('ms', 1.0), ('s', 1000.0)):
-    if v.endswith(unit) and v[:-len(unit)].replace('.', '', 1).isdigit(): print(float(v[:-len(unit)]) * f); break
-" "$1"; }
 
 echo "| workload | trove req/s | nginx req/s | ratio | trove p99 | nginx p99 |"
 echo "|---|---|---|---|---|---|"
@@ -140,8 +120,8 @@ for w in $WORKLOADS; do
     esac
     TR=(); NR=(); TP=(); NP=()
     for r in $(seq 1 "$ROUNDS"); do
-        read -r trps tp99 terr <<<"$(measure "trove-$w-$r" "$PORT_TROVE" "$url" "$script")"
-        read -r nrps np99 nerr <<<"$(measure "nginx-$w-$r" "$PORT_NGINX" "$url" "$script")"
+        read -r trps _ tp99 terr <<<"$(measure "trove-$w-$r" "$PORT_TROVE" "$url" "$script")"
+        read -r nrps _ np99 nerr <<<"$(measure "nginx-$w-$r" "$PORT_NGINX" "$url" "$script")"
         echo "  $w round $r: trove $trps req/s p99 $tp99 ${terr:-}| nginx $nrps req/s p99 $np99 ${nerr:-}" >&2
         TR+=("$trps"); NR+=("$nrps"); TP+=("$(ms "$tp99")"); NP+=("$(ms "$np99")")
     done
