@@ -67,13 +67,16 @@ unset AWS_CA_BUNDLE
 # The store, written straight to moto: the version measured, then VERSIONS small ones (a few pages
 # of the tree each, with a line of their own, spread over 5 projects and the measured one).
 export TROVE_STORE="s3://bench/store?endpoint=$MOTO" TROVE_CACHE_DIR=$WORK/pub-cache
-"$TROVE" publish --json docs v1 "$TREE" > /dev/null
+# Published by the older binary when there is one: it reads only the manifest format it wrote (a newer
+# Trove reads both), so both nodes serve the same store.
+PUBLISHER=${TROVE_BEFORE:-$TROVE}
+"$PUBLISHER" publish --json docs v1 "$TREE" > /dev/null
 mapfile -t SMALL < <(cd "$TREE" && find . -name '*.html' | sort | head -12)
 for i in $(seq "$VERSIONS"); do
   d=$WORK/small/$i; mkdir -p "$d"
   for f in "${SMALL[@]}"; do mkdir -p "$d/$(dirname "$f")"; { cat "$TREE/$f"; echo "<!-- small version $i -->"; } > "$d/$f"; done
   p=docs; [ $((i % 3)) -eq 0 ] && p=proj$((i % 5))
-  "$TROVE" publish --json "$p" "0.$i" "$d" > /dev/null
+  "$PUBLISHER" publish --json "$p" "0.$i" "$d" > /dev/null
 done
 rclone_env "$MOTO"
 rclone sync --transfers 8 "$TREE" s3:bench/rclone-v1
