@@ -45,29 +45,14 @@ public struct AzureBlobStore: CloudBlobStore {
             ("content-md5", CloudCrypto.contentMD5(bytes)),
         ] + condition.httpHeaders
         let r = try await send("PUT", blob: key, headers: headers, body: bytes)
-        guard r.status == 201 || r.status == 200 else {
-            let error = AzureErrorMapping.map(r, operation: "put", key: key, configuration: configuration)
-            // If-Match on a blob that is gone: the version the caller expected is gone.
-            if case .notFound = error, case .ifMatch = condition { throw BlobStoreError.preconditionFailed(key) }
-            throw error
-        }
-        guard let etag = r.header("ETag"), !etag.isEmpty else {
-            throw BlobStoreError.permanent("Azure put \(key) in \(displayName) succeeded without an ETag")
-        }
-        return etag
+        return try putOutcome(r, succeeded: r.status == 201 || r.status == 200, key: key, condition: condition,
+                              error: AzureErrorMapping.map(r, operation: "put", key: key, configuration: configuration))
     }
 
     public func read(_ key: ObjectKey, range: ByteRange?) async throws -> Blob {
-        if let range, range.length == 0 {
-            guard let info = try await head(key) else { throw BlobStoreError.notFound(key) }
-            if range.offset >= info.size { throw BlobStoreError.invalidRange(key, range) }
-            return Blob(bytes: [], etag: info.etag)
-        }
+        if let range, range.length == 0 { return try await emptyRead(key, range) }
         var headers: [(name: String, value: String)] = []
-        if let range {
-            let end = range.length.map { String(range.offset + $0 - 1) } ?? ""
-            headers.append(("x-ms-range", "bytes=\(range.offset)-\(end)"))
-        }
+        if let range { headers.append(("x-ms-range", range.httpValue)) }
         let r = try await send("GET", blob: key, headers: headers)
         let etag = r.header("ETag") ?? ""
         switch r.status {

@@ -46,3 +46,34 @@ extension WriteCondition {
         }
     }
 }
+
+extension ByteRange {
+    /// The HTTP range value (`bytes=FIRST-LAST`, open-ended without a length), the same for S3's
+    /// `Range` and Azure's `x-ms-range`. Not for empty ranges, which HTTP cannot express.
+    public var httpValue: String { "bytes=\(offset)-" + (length.map { String(offset + $0 - 1) } ?? "") }
+}
+
+extension CloudBlobStore {
+    /// A read of zero bytes, which HTTP cannot ask for: a HEAD that still reports a missing object
+    /// and a range past the end as a real read would.
+    public func emptyRead(_ key: ObjectKey, _ range: ByteRange) async throws -> Blob {
+        guard let info = try await head(key) else { throw BlobStoreError.notFound(key) }
+        if range.offset >= info.size { throw BlobStoreError.invalidRange(key, range) }
+        return Blob(bytes: [], etag: info.etag)
+    }
+
+    /// The outcome of a put: its ETag when `succeeded`, else `error` — except that If-Match on an object
+    /// that is gone means the version the caller expected is gone (a precondition failure).
+    public func putOutcome(_ response: HTTPResponse, succeeded: Bool, key: ObjectKey, condition: WriteCondition,
+                           error: @autoclosure () -> BlobStoreError) throws -> String {
+        guard succeeded else {
+            let error = error()
+            if case .notFound = error, case .ifMatch = condition { throw BlobStoreError.preconditionFailed(key) }
+            throw error
+        }
+        guard let etag = response.header("ETag"), !etag.isEmpty else {
+            throw BlobStoreError.permanent("\(Self.scheme) put \(key) in \(displayName) succeeded without an ETag")
+        }
+        return etag
+    }
+}

@@ -44,28 +44,15 @@ public struct S3BlobStore: CloudBlobStore {
         if configuration.sendSHA256Checksum { headers.append(("x-amz-checksum-sha256", Data(sha.bytes).base64EncodedString())) }
         headers += condition.httpHeaders
         let r = try await send("PUT", object: key, headers: headers, body: bytes, payloadHash: sha.hex)
-        guard (200...299).contains(r.status) else {
-            let error = S3ErrorMapping.map(status: r.status, body: r.body, operation: "put", key: key, configuration: configuration)
-            // If-Match on a missing object: the version the caller expected is gone.
-            if case .notFound = error, case .ifMatch = condition { throw BlobStoreError.preconditionFailed(key) }
-            throw error
-        }
-        guard let etag = r.header("ETag"), !etag.isEmpty else {
-            throw BlobStoreError.permanent("S3 put \(key) in \(displayName) succeeded without an ETag")
-        }
-        return etag
+        return try putOutcome(r, succeeded: (200...299).contains(r.status), key: key, condition: condition,
+                              error: S3ErrorMapping.map(status: r.status, body: r.body, operation: "put", key: key, configuration: configuration))
     }
 
     public func read(_ key: ObjectKey, range: ByteRange?) async throws -> Blob {
-        if let range, range.length == 0 {
-            guard let info = try await head(key) else { throw BlobStoreError.notFound(key) }
-            if range.offset >= info.size { throw BlobStoreError.invalidRange(key, range) }
-            return Blob(bytes: [], etag: info.etag)
-        }
+        if let range, range.length == 0 { return try await emptyRead(key, range) }
         var headers: [(name: String, value: String)] = []
         if let range {
-            let end = range.length.map { String(range.offset + $0 - 1) } ?? ""
-            headers.append(("range", "bytes=\(range.offset)-\(end)"))
+            headers.append(("range", range.httpValue))
         } else {
             headers.append(("x-amz-checksum-mode", "ENABLED"))
         }
