@@ -50,11 +50,11 @@ final class PackReadAhead: Sendable {
         }
         guard !blocks.isEmpty else { return }
         var waits: [Task<Void, Never>] = []
+        let own = Set(chunks.map(\.digest))
         reading.withLock { inFlight in
             for b in blocks {
                 if let t = inFlight[b] { waits.append(t); continue }
                 guard done.get(b) == nil, inFlight.count < maxReads else { continue }
-                let own = Set(chunks.map(\.digest))
                 inFlight[b] = Task { [self] in
                     await read(b, of: manifest, skipping: own)
                     done.put(b, true)
