@@ -23,12 +23,14 @@ let package = Package(
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // libc's GNU extensions Swift's Glibc module hides (memmem).
+        .systemLibrary(name: "CLibc"),
         // libcurl: loaded at run time on first use (only cloud stores need it); typed wrappers for its
         // variadic setopt/getinfo. Headers from libcurl4-openssl-dev.
         .target(name: "CCurl"),
 
         // Core: content addressing (digests, chunking, compression, pack format).
-        .target(name: "TroveContent", dependencies: ["CCrypto", "CZstd"]),
+        .target(name: "TroveContent", dependencies: ["CCrypto", "CZstd", "CLibc"]),
         // Core: the BlobStore protocol, local and in-memory backends, decorators.
         .target(name: "TroveStorage", dependencies: [
             "TroveContent",
