@@ -48,9 +48,8 @@ struct DiffCommand: TroveSubcommand {
             case nil: "M  \(Output.safe(m.path))"
             }
         }
-        if !d.mainContentCompared {
-            out.append("note: \(Output.safe(d.base)) or \(Output.safe(d.head)) was published before main-content digests (manifest format 1): "
-                       + "files are compared by file digest only, so no page says whether its main content changed")
+        if let why = d.mainContentNotCompared {
+            out.append("note: \(Output.safe(why)): files are compared by file digest only, so no page says whether its main content changed")
         }
         return out
     }

@@ -23,6 +23,8 @@ struct PublishCommand: TroveSubcommand {
     @Option(help: "Worker threads (publish.jobs; default: all cores).") var jobs: String?
     @Option(help: "Pack object size, e.g. 4MiB (publish.pack_size).") var packSize: String?
     @Option(help: "Minimum/average/maximum chunk size, e.g. 2KiB/8KiB/64KiB.") var chunkSize: String?
+    @Option(help: "Which element of a page is its main content, for `trove diff`: CSS selectors, first match by list order (publish.main_content_selectors; default \"[role=main], main, div.body, article\").")
+    var mainContentSelectors: String?
     @Flag(help: "Do not train a compression dictionary for a project that has none.") var noDictionary = false
     @Flag(help: "Chunk zip archives (htmlzip, ePub) like any other file instead of at member boundaries.") var noZipAware = false
     @Option(help: "Build time to record (ISO 8601 or seconds since the epoch; default SOURCE_DATE_EPOCH or now).") var buildTime: String?
@@ -54,6 +56,9 @@ struct PublishCommand: TroveSubcommand {
         do { try o.chunker.validate() } catch { throw CLIError.usage(error.description) }
         o.zipAware = try !noZipAware && (settings.bool("publish.zip_aware") ?? true)
         o.mainContentDigests = try settings.bool("publish.main_content") ?? true
+        if let v = try settings.value("publish.main_content_selectors", flag: mainContentSelectors), case .string(let list) = v {
+            o.mainContentSelectors = try MainContentSelectors(list)
+        }
         o.trainDictionary = try !noDictionary && (settings.bool("publish.dictionary") ?? true)
         if let t = buildTime ?? ctx.environment["SOURCE_DATE_EPOCH"] {
             if let secs = Double(t) { o.buildTime = Date(timeIntervalSince1970: secs) }

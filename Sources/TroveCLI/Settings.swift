@@ -1,5 +1,6 @@
 import CYaml
 import Foundation
+import TroveContent
 import TroveRepository
 import TroveServe
 import TroveStorage
@@ -34,6 +35,7 @@ struct Settings {
         "publish.index_versions": Spec(kind: .integer(0...10_000)),
         "publish.zip_aware": Spec(kind: .bool),
         "publish.main_content": Spec(kind: .bool),
+        "publish.main_content_selectors": Spec(kind: .selectors, flag: "--main-content-selectors"),
         "s3.endpoint": Spec(kind: .string), "s3.region": Spec(kind: .string), "s3.path_style": Spec(kind: .bool),
         "s3.max_connections": Spec(kind: .integer(1...1024)),
         "s3.access_key_id": Spec(kind: .string), "s3.secret_access_key": Spec(kind: .string), "s3.session_token": Spec(kind: .string),
@@ -176,6 +178,12 @@ struct Settings {
         let parsed: ParsedSetting?
         switch kind {
         case .string: parsed = .string(raw)
+        case .selectors:
+            do { parsed = .string(try MainContentSelectors(raw).description) } catch {
+                let message = "\(source): \(Output.safe(error.description))"
+                if case .flag = source { throw CLIError.usage(message) }
+                throw CLIError.config(message)
+            }
         case .integer(let r): parsed = SettingValue.integer(raw, in: r).map(ParsedSetting.integer)
         case .size(let r): parsed = SettingValue.size(raw, in: r).map(ParsedSetting.integer)
         case .bool: parsed = SettingValue.bool(raw).map(ParsedSetting.bool)
@@ -331,6 +339,8 @@ enum SettingKind {
     case headerNames
     /// One of a few words (`serve.auth_denied`).
     case oneOf([String])
+    /// A comma-separated list of simple CSS selectors (`MainContentSelectors`).
+    case selectors
 
     /// Whether an error may quote the rejected value (not for URLs, which may hold credentials).
     var echoesValue: Bool { if case .httpURL = self { false } else { true } }
@@ -348,6 +358,7 @@ enum SettingKind {
         case .httpURL: "an http:// or https:// URL with a host"
         case .headerNames: "comma-separated HTTP header names (letters, digits and !#$%&'*+-.^_`|~)"
         case .oneOf(let choices): "one of " + choices.joined(separator: ", ")
+        case .selectors: "comma-separated CSS selectors (tag, .class, #id, [attribute=value])"
         }
     }
 

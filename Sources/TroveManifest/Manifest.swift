@@ -34,7 +34,7 @@ public final class Manifest: @unchecked Sendable {
         do { try metadata.chunker.validate() } catch { throw ManifestError.malformed(error.message) }
         // Format 1 has no main_digest column: it reads as NULL.
         let columns = "id, path, kind, size, mode, content_type, digest, link_target, "
-            + (metadata.hasMainContentDigests ? "main_digest" : "NULL")
+            + (metadata.hasMainDigestColumn ? "main_digest" : "NULL")
         let byPath = try db.prepare("SELECT \(columns) FROM files WHERE path = ?")
         // Left joins: a row naming a chunk, pack or dictionary that does not exist is an error, not a
         // chunk silently left out of the file.

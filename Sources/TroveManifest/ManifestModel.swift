@@ -64,8 +64,16 @@ public struct ManifestMetadata: Sendable, Codable, Equatable {
     /// Media types (top-level folders) whose publish failed; their previous content was carried over.
     public var carriedOver: [String] = []
 
-    /// Whether the manifest records main-content digests of HTML pages (format version 2 on).
-    public var hasMainContentDigests: Bool { formatVersion >= 2 }
+    /// The selector list (`MainContentSelectors`, canonical text) the main-content digests of HTML
+    /// pages were taken with; nil when the manifest records none (format 1, or `publish.main_content`
+    /// off). A diff compares main digests only between manifests with the same list.
+    public var mainContentSelectors: String? = MainContentSelectors.standard.description
+
+    /// Whether the manifest records main-content digests of HTML pages.
+    public var hasMainContentDigests: Bool { mainContentSelectors != nil }
+
+    /// Whether the `files` table has the `main_digest` column (format version 2 on).
+    public var hasMainDigestColumn: Bool { formatVersion >= 2 }
 
     public init(project: String, version: String, buildTime: String, toolVersion: String,
                 chunker: ChunkerParameters, dictionary: Digest?) {

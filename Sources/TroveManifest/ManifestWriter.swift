@@ -244,6 +244,7 @@ extension ManifestMetadata {
         ]
         if let dictionary { kv["dictionary"] = dictionary.hex }
         if let treeDigest { kv["tree_digest"] = treeDigest.hex }
+        if hasMainDigestColumn { kv["main_content_selectors"] = mainContentSelectors ?? "" }
         return kv.sorted { $0.key < $1.key }
     }
 
@@ -266,6 +267,9 @@ extension ManifestMetadata {
         chunkCount = Int(kv["chunk_count"] ?? "") ?? 0
         treeDigest = kv["tree_digest"].flatMap { Digest(hex: $0) }
         carriedOver = (kv["carried_over"] ?? "").split(separator: ",").map(String.init)
+        // Format 2 before the setting existed: the default list. Empty: publish recorded none.
+        mainContentSelectors = fv < 2 ? nil : (kv["main_content_selectors"] ?? MainContentSelectors.standard.description)
+        if mainContentSelectors?.isEmpty == true { mainContentSelectors = nil }
     }
 }
 

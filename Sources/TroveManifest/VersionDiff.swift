@@ -46,23 +46,27 @@ public struct VersionDiff: Sendable, Codable, Equatable {
     public var deleted: [String]
     public var renamed: [Renamed]
     public var modified: [Modified]
-    /// False when either manifest predates main-content digests (format version 1): every
-    /// `mainContentChanged` is then nil and the diff fell back to file digests. Not part of the JSON.
-    public var mainContentCompared: Bool = true
+    /// Why main content was not compared, when it was not (a side records no main-content digests,
+    /// or the two took them with different selector lists): every `mainContentChanged` is then nil
+    /// and the diff fell back to file digests. Not part of the JSON.
+    public var mainContentNotCompared: String? = nil
+
+    /// Whether modified HTML pages say if their main content changed (`mainContentNotCompared` is nil).
+    public var mainContentCompared: Bool { mainContentNotCompared == nil }
 
     enum CodingKeys: String, CodingKey {
         case base, head, added, deleted, renamed, modified
     }
 
     public init(base: String, head: String, added: [String] = [], deleted: [String] = [], renamed: [Renamed] = [],
-                modified: [Modified] = [], mainContentCompared: Bool = true) {
+                modified: [Modified] = [], mainContentNotCompared: String? = nil) {
         self.base = base
         self.head = head
         self.added = added
         self.deleted = deleted
         self.renamed = renamed
         self.modified = modified
-        self.mainContentCompared = mainContentCompared
+        self.mainContentNotCompared = mainContentNotCompared
     }
 
     /// True when the two builds hold the same files.
@@ -75,13 +79,25 @@ public struct VersionDiff: Sendable, Codable, Equatable {
     /// Blocking (reads both SQLite files): call from the blocking-I/O pool.
     public static func between(base: Manifest, head: Manifest, baseName: String, headName: String) throws -> VersionDiff {
         try between(base: base.list(), head: head.list(), baseName: baseName, headName: headName,
-                    mainContentCompared: base.metadata.hasMainContentDigests && head.metadata.hasMainContentDigests)
+                    mainContentNotCompared: whyNotCompared(base: base.metadata, head: head.metadata, baseName: baseName, headName: headName))
+    }
+
+    /// Why two manifests' main digests cannot be compared, or nil when they can (one home for the
+    /// rule and its wording: `trove diff` and the catalogue print it).
+    public static func whyNotCompared(base: ManifestMetadata, head: ManifestMetadata, baseName: String, headName: String) -> String? {
+        for (m, name) in [(base, baseName), (head, headName)] where !m.hasMainContentDigests {
+            return "\(name) records no main-content digests (published before Trove recorded them, or with publish.main_content off)"
+        }
+        if let b = base.mainContentSelectors, let h = head.mainContentSelectors, b != h {
+            return "\(baseName) and \(headName) took main content with different selectors (\(b); \(h))"
+        }
+        return nil
     }
 
     /// Compares two entry lists (any order; the lists come out in path order).
     public static func between(base: [FileRecord], head: [FileRecord], baseName: String, headName: String,
-                               mainContentCompared: Bool = true) -> VersionDiff {
-        var diff = VersionDiff(base: baseName, head: headName, mainContentCompared: mainContentCompared)
+                               mainContentNotCompared: String? = nil) -> VersionDiff {
+        var diff = VersionDiff(base: baseName, head: headName, mainContentNotCompared: mainContentNotCompared)
         let old = Dictionary(base.lazy.filter { $0.kind != .dir }.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         var addedFiles: [FileRecord] = []
         var seen = Set<String>()
@@ -90,7 +106,7 @@ public struct VersionDiff: Sendable, Codable, Equatable {
             guard let b = old[h.path] else { addedFiles.append(h); continue }
             guard b.kind != h.kind || b.digest != h.digest || b.linkTarget != h.linkTarget else { continue }
             var main: Bool? = nil
-            if mainContentCompared, b.kind == .file, h.kind == .file, let bm = b.mainContentDigest, let hm = h.mainContentDigest {
+            if mainContentNotCompared == nil, b.kind == .file, h.kind == .file, let bm = b.mainContentDigest, let hm = h.mainContentDigest {
                 main = bm != hm
             }
             diff.modified.append(Modified(path: h.path, mainContentChanged: main))

@@ -155,8 +155,8 @@ final class PublishWorkers: @unchecked Sendable {
     let blockSize: Int
     /// Cut zip archives (by content) at member boundaries; see `ZipBoundaries`.
     let zipAware: Bool
-    /// Digest the main content of HTML pages (`PublishOptions.mainContentDigests`).
-    let mainContent: Bool
+    /// Digest the main content of HTML pages with these selectors (`PublishOptions.mainContent`); nil: don't.
+    let mainContent: MainContentSelectors?
     /// `PublishOptions.afterRead`.
     let afterRead: (@Sendable (String) -> Void)?
     /// Test hook: what a worker does about the dictionary being trained (tests hold training back
@@ -175,7 +175,7 @@ final class PublishWorkers: @unchecked Sendable {
 
     init(root: String, files: [WalkEntry], index: ChunkIndex, chunker: FastCDC, dictionary: PendingDictionary,
          train: (@Sendable () throws -> ZstdDictionary?)? = nil, deferLimit: Int = 32 << 20,
-         uploader: PackUploader, progress: PublishProgress, blockSize: Int = 1 << 20, zipAware: Bool = true, mainContent: Bool = true,
+         uploader: PackUploader, progress: PublishProgress, blockSize: Int = 1 << 20, zipAware: Bool = true, mainContent: MainContentSelectors? = .standard,
          afterRead: (@Sendable (String) -> Void)? = nil, events: (@Sendable (Event) -> Void)? = nil) {
         self.root = root
         self.files = files
@@ -329,7 +329,7 @@ final class PublishWorkers: @unchecked Sendable {
         // An HTML page's main content is digested from the buffer the chunker reads, when the first
         // read holds the whole page (up to `blockSize`); larger pages get none (their diff flag is null).
         var main: Digest? = nil
-        let html = mainContent && MainContent.isHTML(f.path)
+        let selectors = MainContent.isHTML(f.path) ? mainContent : nil
         let base = buffer.baseAddress!
         while true {
             // Refill: slide the unconsumed tail to the front, then read until the buffer is full or EOF.
@@ -347,7 +347,9 @@ final class PublishWorkers: @unchecked Sendable {
                 end += n
                 progress.bytesDone.add(n, ordering: .relaxed)
                 if n < want { eof = true }
-                if html && eof && total == 0 && start == 0 { main = MainContent.digest(of: UnsafeRawBufferPointer(start: base, count: end)) }
+                if let selectors, eof && total == 0 && start == 0 {
+                    main = MainContent.digest(of: UnsafeRawBufferPointer(start: base, count: end), selectors: selectors)
+                }
                 afterRead?(f.path)
             }
             if start == end { break }

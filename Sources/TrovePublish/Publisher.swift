@@ -27,6 +27,11 @@ public struct PublishOptions: Sendable {
     /// Record a digest of each HTML page's main content (`MainContent`) for `trove diff`; off only to
     /// measure what it costs (bench/main-content.sh).
     public var mainContentDigests = true
+    /// Which element of a page is its main content (`publish.main_content_selectors`); recorded in
+    /// the manifest.
+    public var mainContentSelectors = MainContentSelectors.standard
+    /// The list the workers digest with and the manifest records; nil when digests are off.
+    var mainContent: MainContentSelectors? { mainContentDigests ? mainContentSelectors : nil }
     /// Renewal and expiry of the publish lease gc waits for.
     public var lease = PublishLeaseTiming.default
     /// Test hook: called on the worker thread after each read from a file (its path), before the bytes
@@ -175,7 +180,7 @@ public struct Publisher: Sendable {
             let workers = PublishWorkers(root: root, files: files, index: index, chunker: FastCDC(options.chunker),
                                          dictionary: dictionary.pending, train: pass == 1 ? dictionary.train : nil, uploader: uploader,
                                          progress: progress, zipAware: options.zipAware,
-                                         mainContent: options.mainContentDigests, afterRead: options.afterRead)
+                                         mainContent: options.mainContent, afterRead: options.afterRead)
             let (outcomes, passStats) = try await workers.run(threads: options.threads)
             let unusable = try await presence.unusable(PackPresence.reused(by: outcomes, in: index))
             if unusable.isEmpty {
@@ -259,7 +264,11 @@ public struct Publisher: Sendable {
         let previous = baseline.previous
         let tree = assembled.tree
         let treeDigest = previous == nil ? nil : TreeDigest.compute(tree.lazy.map(\.0))
-        if let previous, previous.metadata.treeDigest == treeDigest, assembled.carried.isEmpty, report.repairedPacks.isEmpty {
+        // Main digests are not in the tree digest: a build digested with another selector list is
+        // written again, with the new list (a build that records none keeps its manifest).
+        let selectors = options.mainContent?.description
+        if let previous, previous.metadata.treeDigest == treeDigest, assembled.carried.isEmpty, report.repairedPacks.isEmpty,
+           previous.metadata.mainContentSelectors.map({ $0 == selectors }) ?? true {
             try await uploads.finish(into: &report)
             report.unchanged = true
             report.manifest = previous.digest.hex
@@ -269,6 +278,7 @@ public struct Publisher: Sendable {
         var meta = ManifestMetadata(project: project, version: version, buildTime: buildTime, toolVersion: options.toolVersion,
                                     chunker: options.chunker, dictionary: dictionary?.digest)
         meta.carriedOver = assembled.carried
+        meta.mainContentSelectors = selectors
         meta.treeDigest = treeDigest
         let prepared = try await repository.prepareManifest(entries: tree, metadata: meta, treeDigest: treeDigest == nil) {
             [index] d in

@@ -157,6 +157,8 @@ enum CatalogueAPI {
         /// False when either build's manifest predates main-content digests: every
         /// `main_content_changed` is then null (modified is by file digest alone).
         var mainContentCompared: Bool
+        /// Why main content was not compared (`VersionDiff.whyNotCompared`); absent when it was.
+        var mainContentNote: String?
         var added: [File]
         /// With their URLs in `base`.
         var deleted: [File]

@@ -15,6 +15,7 @@ extension TroveServer {
         let inHead = { (path: String) in CatalogueURL.file(project, head.0, path: path, siteRoot: hRoot) }
         return CatalogueAPI.Diff(
             project: project, base: side(base), head: side(head), mainContentCompared: d.mainContentCompared,
+            mainContentNote: d.mainContentNotCompared,
             added: d.added.map { .init(path: $0, url: inHead($0)) },
             deleted: d.deleted.map { .init(path: $0, url: inBase($0)) },
             renamed: d.renamed.map { .init(from: $0.from, to: $0.to, baseUrl: inBase($0.from), headUrl: inHead($0.to)) },

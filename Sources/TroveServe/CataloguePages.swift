@@ -100,8 +100,8 @@ enum CataloguePages {
             \(d.modified.count) modified (\(main) with changed main content, \(chrome) only around it, \(unknown) not HTML or not known),
             \(d.added.count) added, \(d.deleted.count) deleted, \(d.renamed.count) renamed.</p>\n
             """
-        if !d.mainContentCompared {
-            b += "<p>One of the two builds was published before Trove recorded main content: pages are compared by their whole bytes.</p>\n"
+        if let why = d.mainContentNote {
+            b += "<p>Main content not compared: \(e(why)). Pages are compared by their whole bytes.</p>\n"
         }
         // Link text is the version; the path follows for screen readers, whose link lists lose the row.
         func link(_ url: String?, _ text: String, _ path: String) -> String {

@@ -108,4 +108,36 @@ import Testing
         #expect(missing.stderr.contains("nope") && missing.stdout.isEmpty)
         #expect(try cli.run(["diff", "docs", "v1"]).status == 64)
     }
+
+    /// `publish.main_content_selectors` from the flag, a variable or the config file; a bad list is a
+    /// usage or config error naming the selector (exit 64, nothing published); two versions taken
+    /// with different lists diff with a note saying why no page has a main-content flag.
+    @Test func mainContentSelectorsSetting() throws {
+        let cli = try TroveCLI()
+        func page(_ date: String, _ extra: String = "") -> String {
+            "<html><body><div id=\"yui-main\"><p>content\(extra)</p></div><div id=\"sidebar\">Last update \(date)</div></body></html>"
+        }
+        let b1 = cli.home.path + "/b1", b2 = cli.home.path + "/b2"
+        for i in 0..<3 { try write(b1, "html/p\(i).html", page("Dec 04")); try write(b2, "html/p\(i).html", page("Dec 11")) }
+        let list = "[role=main], main, div.body, article, #yui-main"
+        #expect(try cli.run(["publish", "a", "v1", b1, "--main-content-selectors", list]).status == 0)
+        #expect(try cli.run(["publish", "a", "v2", b2], env: ["TROVE_PUBLISH_MAIN_CONTENT_SELECTORS": list]).status == 0)
+        let cfg = cli.home.path + "/c.yaml"
+        try Data("publish:\n  main_content_selectors: \"\(list)\"\n".utf8).write(to: URL(fileURLWithPath: cfg))
+        #expect(try cli.run(["publish", "a", "v3", b2, "--config", cfg]).status == 0)
+        for head in ["v2", "v3"] {
+            let r = try cli.run(["diff", "a", "v1", head])
+            #expect(r.stdout.hasPrefix("a v1 -> \(head): 0 added, 0 deleted, 0 renamed, 3 modified (0 with main content changed, 3 only around it, 0 not compared)"), "\(r.stdout)")
+        }
+        // The default list finds no main element here: versions taken with it and with the list differ.
+        #expect(try cli.run(["publish", "a", "v4", b2]).status == 0)
+        let mixed = try cli.run(["diff", "a", "v1", "v4"])
+        #expect(mixed.stdout.contains("3 not compared") && mixed.stdout.contains("note: v1 and v4 took main content with different selectors"), "\(mixed.stdout)")
+
+        let bad = try cli.run(["publish", "a", "v5", b2, "--main-content-selectors", "div > p"])
+        #expect(bad.status == 64 && bad.stderr.contains("'div > p'") && bad.stderr.contains("combinators"), "\(bad.stderr)")
+        let badEnv = try cli.run(["publish", "a", "v5", b2], env: ["TROVE_PUBLISH_MAIN_CONTENT_SELECTORS": "main:first-child"])
+        #expect(badEnv.status == 64 && badEnv.stderr.contains("TROVE_PUBLISH_MAIN_CONTENT_SELECTORS") && badEnv.stderr.contains("pseudo-classes"), "\(badEnv.stderr)")
+        #expect(try cli.run(["ls", "a", "v5"]).status != 0)
+    }
 }

@@ -57,7 +57,7 @@ import TroveManifest
         let m = try manifest([dir("html"), file("html/a.html", "a"), link("html/l", "a.html")], version: "v1")
         let d = try VersionDiff.between(base: m, head: m, baseName: "v1", headName: "v1")
         #expect(d.isEmpty)
-        #expect(d == VersionDiff(base: "v1", head: "v1", mainContentCompared: d.mainContentCompared))
+        #expect(d == VersionDiff(base: "v1", head: "v1") && d.mainContentCompared)
     }
 
     /// Two files with the same bytes deleted and two added: each pairs once, none is reported twice.
@@ -80,7 +80,7 @@ import TroveManifest
                                .init(path: "half.html", mainContentChanged: nil), .init(path: "style.css", mainContentChanged: nil)])
         #expect(d.mainContentChangedCount == 1)
         // A base that predates main-content digests: no flag is claimed, even where both records hold one.
-        let old = VersionDiff.between(base: base, head: head, baseName: "1", headName: "2", mainContentCompared: false)
+        let old = VersionDiff.between(base: base, head: head, baseName: "1", headName: "2", mainContentNotCompared: "1 records none")
         #expect(old.modified.allSatisfy { $0.mainContentChanged == nil } && !old.mainContentCompared)
     }
 
@@ -89,7 +89,7 @@ import TroveManifest
         let d = VersionDiff(base: "latest", head: "pr-12", added: ["html/new.html"], deleted: ["html/old.html"],
                             renamed: [.init(from: "html/a.html", to: "html/b.html")],
                             modified: [.init(path: "html/index.html", mainContentChanged: false), .init(path: "pdf/x.pdf", mainContentChanged: nil)],
-                            mainContentCompared: false)
+                            mainContentNotCompared: "why")
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let text = String(decoding: try enc.encode(d), as: UTF8.self)
@@ -98,7 +98,25 @@ import TroveManifest
             + #""renamed":[{"from":"html/a.html","to":"html/b.html"}]}"#)
         var back = try JSONDecoder().decode(VersionDiff.self, from: Data(text.utf8))
         #expect(back.mainContentCompared) // not in the JSON: decodes to its default
-        back.mainContentCompared = false
+        back.mainContentNotCompared = "why"
         #expect(back == d)
+    }
+
+    /// When two manifests' main digests can be compared, and the reason given when not.
+    @Test func whyMainContentIsNotCompared() {
+        func meta(_ selectors: String?, format: Int = 2) -> ManifestMetadata {
+            var m = ManifestMetadata(project: "p", version: "v", buildTime: "t", toolVersion: "x", chunker: .default, dictionary: nil)
+            m.formatVersion = format
+            m.mainContentSelectors = selectors
+            return m
+        }
+        let standard = MainContentSelectors.standard.description
+        #expect(VersionDiff.whyNotCompared(base: meta(standard), head: meta(standard), baseName: "a", headName: "b") == nil)
+        #expect(VersionDiff.whyNotCompared(base: meta(nil, format: 1), head: meta(standard), baseName: "a", headName: "b")?
+            .hasPrefix("a records no main-content digests") == true)
+        #expect(VersionDiff.whyNotCompared(base: meta(standard), head: meta(nil), baseName: "a", headName: "b")?
+            .hasPrefix("b records no main-content digests") == true)
+        let why = VersionDiff.whyNotCompared(base: meta(standard), head: meta(standard + ", #yui-main"), baseName: "a", headName: "b")
+        #expect(why == "a and b took main content with different selectors ([role=main], main, div.body, article; [role=main], main, div.body, article, #yui-main)")
     }
 }

@@ -81,6 +81,75 @@ import TroveStorage
         #expect(try await fx.repository.diff("docs", base: "v2", head: "v2").isEmpty)
     }
 
+    /// A page of Django's own theme: the content is `<div id="yui-main">`, the "Last update" date sits
+    /// in the sidebar after it, and no default selector matches.
+    static func djangoPage(_ i: Int, date: String, edit: String = "") -> String {
+        """
+        <!DOCTYPE html><html><head><title>Django \(i)</title></head><body><div class="document">
+        <div id="custom-doc" class="yui-t6"><div id="hd"><h1><a href="index.html">Django</a></h1></div>
+        <div id="bd"><div id="yui-main"><div class="yui-b"><div class="yui-g" id="p\(i)"><section><h1>Page \(i)</h1>
+        <p>\(String(repeating: "Text of page \(i). ", count: 30 + i % 5))\(edit)</p></section></div></div></div>
+        <div class="yui-b" id="sidebar"><div class="sphinxsidebar" role="navigation"><h3>Last update:</h3><p class="topless">\(date)</p></div></div>
+        </div><div id="ft">footer</div></div></div></body></html>
+        """
+    }
+
+    func djangoTree(_ fx: Fixture, _ name: String, date: String, edits: [Int: String] = [:]) throws -> String {
+        let t = fx.dir(name)
+        for i in 0..<20 { try fx.write(t, "html/ref/page-\(i).html", VersionDiffPublishTests.djangoPage(i, date: date, edit: edits[i] ?? "")) }
+        return t
+    }
+
+    static let djangoSelectors = try! MainContentSelectors("[role=main], main, div.body, article, #yui-main")
+
+    /// The default list misses Django's theme (every dated page looks edited); naming its content
+    /// element in `publish.main_content_selectors` makes a date-only rebuild change no main content
+    /// and a one-page edit exactly one.
+    @Test func aThemeTheDefaultListMissesIsNamedInTheSetting() async throws {
+        let fx = try Fixture()
+        _ = try await fx.publish("plain", "v1", try djangoTree(fx, "p1", date: "Dec 04, 2024"))
+        _ = try await fx.publish("plain", "v2", try djangoTree(fx, "p2", date: "Dec 11, 2024"))
+        let plain = try await fx.repository.diff("plain", base: "v1", head: "v2")
+        #expect(plain.modified.count == 20 && plain.mainContentChangedCount == 20)
+
+        var o = PublishOptions()
+        o.mainContentSelectors = VersionDiffPublishTests.djangoSelectors
+        _ = try await fx.publish("dj", "v1", try djangoTree(fx, "d1", date: "Dec 04, 2024"), options: o)
+        _ = try await fx.publish("dj", "v2", try djangoTree(fx, "d2", date: "Dec 11, 2024"), options: o)
+        _ = try await fx.publish("dj", "v3", try djangoTree(fx, "d3", date: "Dec 11, 2024", edits: [7: "Edited."]), options: o)
+        let dates = try await fx.repository.diff("dj", base: "v1", head: "v2")
+        #expect(dates.modified.count == 20 && dates.mainContentChangedCount == 0 && dates.mainContentCompared)
+        let edit = try await fx.repository.diff("dj", base: "v1", head: "v3")
+        #expect(edit.modified.filter { $0.mainContentChanged == true }.map(\.path) == ["html/ref/page-7.html"])
+        #expect(try await fx.repository.openVersion("dj", "v3").metadata.mainContentSelectors == VersionDiffPublishTests.djangoSelectors.description)
+    }
+
+    /// Main digests taken with different lists are not compared: every flag is null and the diff says why.
+    @Test func differentSelectorListsAreNotCompared() async throws {
+        let fx = try Fixture()
+        _ = try await fx.publish("dj", "v1", try djangoTree(fx, "d1", date: "Dec 04, 2024"))
+        var o = PublishOptions()
+        o.mainContentSelectors = VersionDiffPublishTests.djangoSelectors
+        _ = try await fx.publish("dj", "v2", try djangoTree(fx, "d2", date: "Dec 11, 2024"), options: o)
+        let d = try await fx.repository.diff("dj", base: "v1", head: "v2")
+        #expect(d.modified.count == 20 && d.modified.allSatisfy { $0.mainContentChanged == nil })
+        #expect(d.mainContentNotCompared?.contains("different selectors") == true && d.mainContentNotCompared?.contains("#yui-main") == true)
+    }
+
+    /// Main digests are not in the tree digest, so an unchanged tree republished with another list
+    /// must still be written (with the new list); with the same list it writes nothing.
+    @Test func anUnchangedTreeWithAnotherListIsWrittenAgain() async throws {
+        let fx = try Fixture()
+        let t = try djangoTree(fx, "d1", date: "Dec 04, 2024")
+        _ = try await fx.publish("dj", "v1", t)
+        var o = PublishOptions()
+        o.mainContentSelectors = VersionDiffPublishTests.djangoSelectors
+        let again = try await fx.publish("dj", "v1", t, options: o)
+        #expect(!again.unchanged)
+        #expect(try await fx.repository.openVersion("dj", "v1").metadata.mainContentSelectors == VersionDiffPublishTests.djangoSelectors.description)
+        #expect(try await fx.publish("dj", "v1", t, options: o).unchanged)
+    }
+
     /// A page larger than the worker's first read (1 MiB) gets no main digest (its flag is null), and
     /// `mainContentDigests = false` records none at all; both still publish every byte.
     @Test func largePagesAndTheSwitchGiveNoDigest() async throws {
