@@ -3,10 +3,11 @@
 #
 # What main-content digests (`MainContent`, docs/storage-format.md) cost a cold publish: the docs
 # build (build1) published cold into a fresh store with `publish.main_content` on and off, alternating,
-# REPEAT times each (default 5), timed as bench/run.sh times section 2, beside this machine's
+# REPEAT times each (default 5; ABBA order), timed as bench/run.sh times section 2, beside this machine's
 # SHA-256+zstd limit measured in the same run (`trove-bench micro`); best and median of each, and the
-# ratio of each to the limit. Then `trove diff` on the corpus' rebuilds (build1 → build2 footer dates,
-# build1 → build3 one-page edit). Output on stdout and bench/out/main-content.txt.
+# ratio of each to the limit, and the paired difference with an approximate 95% interval. Then
+# `trove diff` on the corpus' rebuilds (build1 → build2 footer dates, build1 → build3 one-page edit),
+# with the default selector list and with Django's theme's `#yui-main` added. Output on stdout and bench/out/main-content.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CORPUS=${1:-${CORPUS:-/work/corpus}}
@@ -37,7 +38,10 @@ cold() { # label on|off
   echo "$t0 $t1" > "$WORK/$1.time"
   rm -rf "$WORK/store-$1" "$WORK/cache-$1"
 }
-for i in $(seq "$REPEAT"); do cold "on-$i" true; cold "off-$i" false; done
+# ABBA order (on, off, off, on, …) so a drift in the machine's speed falls on both sides.
+for i in $(seq "$REPEAT"); do
+  if [ $((i % 2)) = 1 ]; then cold "on-$i" true; cold "off-$i" false; else cold "off-$i" false; cold "on-$i" true; fi
+done
 python3 - "$WORK" "$REPEAT" <<'PY'
 import json, statistics, sys
 work, n = sys.argv[1], int(sys.argv[2])
@@ -60,24 +64,36 @@ for mode in ("off", "on"):
     print(f"main content {mode:<3}  best {best:.3f} s = {b / best / 1e9:.3f} GB/s = {b / best / 1e9 / limit:.0%} of the {limit:.3f} GB/s limit"
           f"   median {med:.3f} s = {b / med / 1e9 / limit:.0%}   all: {' '.join(f'{s:.3f}' for s, _ in r)}")
 print(f"cost of main-content digests: best {rows['on'][0] / rows['off'][0] - 1:+.1%}, median {rows['on'][1] / rows['off'][1] - 1:+.1%} of the cold publish wall time")
+# Paired differences (each round's on minus its off): their mean and an approximate 95% interval.
+pairs = [a - b for (a, _), (b, _) in zip(runs("on"), runs("off"))]
+mean = statistics.mean(pairs)
+half = 2 * statistics.stdev(pairs) / len(pairs) ** 0.5 if len(pairs) > 1 else float("nan")
+base = statistics.median(s for s, _ in runs("off"))
+print(f"paired difference on - off: {mean * 1000:+.1f} ms ± {half * 1000:.1f} ms (≈95%) = {mean / base:+.1%} ± {half / base:.1%} of the median off run")
 html, rate = micro["html_bytes"], micro["main_content_1core"]
 print(f"scan + SHA-256 of {html / 1e6:.1f} MB of HTML at {rate:.2f} GB/s on one core = {html / rate / 1e6:.1f} ms of CPU")
 PY
 
 echo; echo "== trove diff on the corpus (build1 = v1, build2 = footer dates, build3 = one-page edit)"
-S=$WORK/diff-store
+# Twice: with the default selector list, and with Django's theme's content element added (its pages
+# match no default selector, so the whole <body>, with its "Last update" date, would be digested).
+DJANGO="[role=main], main, div.body, article, #yui-main"
 export TROVE_CACHE_DIR=$WORK/diff-cache
-for b in 1 2 3; do "$TROVE" publish docs "build$b" "$CORPUS/build$b" --store "file://$S" --json > /dev/null; done
-for head in build2 build3; do
-  echo "-- trove diff docs build1 $head  (text: summary and the first lines of each kind)"
-  "$TROVE" diff docs build1 "$head" --store "file://$S" > "$WORK/$head.txt"
-  head -1 "$WORK/$head.txt"
-  for k in A D R; do grep "^$k " "$WORK/$head.txt" | head -3 || true; done
-  grep "^M .*(main content changed)" "$WORK/$head.txt" | head -5 || true
-  grep "^M .*(only around" "$WORK/$head.txt" | head -2 || true
-  grep -E "^M [^(]*$" "$WORK/$head.txt" | head -3 || true
-  "$TROVE" diff docs build1 "$head" --store "file://$S" --json > "$WORK/$head.json"
-  python3 - "$WORK/$head.json" <<'PY'
+for list in default django; do
+  S=$WORK/diff-store-$list
+  if [ $list = django ]; then export TROVE_PUBLISH_MAIN_CONTENT_SELECTORS="$DJANGO"; else unset TROVE_PUBLISH_MAIN_CONTENT_SELECTORS; fi
+  echo; echo "--- selectors: ${TROVE_PUBLISH_MAIN_CONTENT_SELECTORS:-default ([role=main], main, div.body, article)}"
+  for b in 1 2 3; do "$TROVE" publish docs "build$b" "$CORPUS/build$b" --store "file://$S" --json > /dev/null; done
+  for head in build2 build3; do
+    echo "-- trove diff docs build1 $head  (text: summary and the first lines of each kind)"
+    "$TROVE" diff docs build1 "$head" --store "file://$S" > "$WORK/$head.txt"
+    head -1 "$WORK/$head.txt"
+    for k in A D R; do grep "^$k " "$WORK/$head.txt" | head -3 || true; done
+    grep "^M .*(main content changed)" "$WORK/$head.txt" | head -5 || true
+    grep "^M .*(only around" "$WORK/$head.txt" | head -2 || true
+    grep -E "^M [^(]*$" "$WORK/$head.txt" | head -3 || true
+    "$TROVE" diff docs build1 "$head" --store "file://$S" --json > "$WORK/$head.json"
+    python3 - "$WORK/$head.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 m = d["modified"]
@@ -85,4 +101,5 @@ flags = {k: sum(1 for x in m if x["main_content_changed"] is v) for k, v in (("t
 print(f"   json: {len(d['added'])} added, {len(d['deleted'])} deleted, {len(d['renamed'])} renamed, {len(m)} modified; main_content_changed {flags}")
 print("   json excerpt:", json.dumps({**d, "modified": m[:2]}, separators=(",", ":")))
 PY
+  done
 done
