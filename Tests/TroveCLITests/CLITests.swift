@@ -194,6 +194,7 @@ struct TroveCLI {
         ("store: [unclosed\n", "not valid YAML"),
         ("- just\n- a list\n", "top level must be a mapping"),
         ("publish:\n  dictionary: maybe\n", "key 'publish.dictionary' must be true or false"),
+        ("publish:\n  main_content_selectors: \"div p\"\n", "main-content selector 'div p': combinators are not supported"),
     ])
     func malformedConfigIsAnErrorNamingTheKey(config: String, message: String) throws {
         let cli = try TroveCLI()
