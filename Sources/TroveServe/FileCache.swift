@@ -49,7 +49,79 @@ final class FileCache: Sendable {
         var lastUse: [Digest: UInt64] = [:]
         var tick: UInt64 = 0
         var bytes = 0
-        var fills: [Digest: Task<Void, Never>] = [:]
+        var fills: [Digest: Fill] = [:]
+    }
+
+    /// A read-only descriptor, closed when the last holder lets go (a fill's temp file, which its
+    /// followers read while it is written and after it is renamed into place).
+    final class ReadHandle: Sendable {
+        let fd: CInt
+        init(fd: CInt) { self.fd = fd }
+        deinit { close(fd) }
+    }
+
+    /// A fill under way. The first whole-file readers of a file follow it (`wait(beyond:)`) instead of
+    /// fetching the file's chunks a second time: they read the temp file as it grows. Bytes are
+    /// written only after their chunk was decoded and verified.
+    final class Fill: Sendable {
+        struct Progress: ~Copyable {
+            var written = 0
+            var handle: ReadHandle?
+            var finished = false
+            var error: (any Error)?
+            var waiters: [CheckedContinuation<Void, Never>] = []
+        }
+        let size: Int
+        private let progress = Mutex(Progress())
+        let task = Mutex<Task<Void, Never>?>(nil)
+
+        init(size: Int) { self.size = size }
+
+        func opened(_ handle: ReadHandle) { progress.withLock { $0.handle = handle } }
+
+        func wrote(_ n: Int) {
+            let w = progress.withLock { p -> [CheckedContinuation<Void, Never>] in
+                p.written += n
+                defer { p.waiters = [] }
+                return p.waiters
+            }
+            for c in w { c.resume() }
+        }
+
+        func finish(_ error: (any Error)?) {
+            let w = progress.withLock { p -> [CheckedContinuation<Void, Never>] in
+                p.finished = true
+                p.error = error
+                defer { p.waiters = [] }
+                return p.waiters
+            }
+            for c in w { c.resume() }
+        }
+
+        /// Waits until more than `pos` bytes are written; returns how many are, and the temp file
+        /// to read them from. Throws the fill's error if it failed first.
+        func wait(beyond pos: Int) async throws -> (written: Int, handle: ReadHandle) {
+            while true {
+                if let ready = try ready(beyond: pos) { return ready }
+                await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                    let now = progress.withLock { p -> Bool in
+                        if (p.written > pos && p.handle != nil) || p.finished { return true }
+                        p.waiters.append(c)
+                        return false
+                    }
+                    if now { c.resume() }
+                }
+            }
+        }
+
+        private func ready(beyond pos: Int) throws -> (written: Int, handle: ReadHandle)? {
+            try progress.withLock { p throws -> (written: Int, handle: ReadHandle)? in
+                if p.written > pos, let h = p.handle { return (p.written, h) }
+                if let e = p.error { throw e }
+                if p.finished { throw FileCacheError("the fill ended at \(p.written) of \(size) bytes") }
+                return nil
+            }
+        }
     }
 
     let directory: String
@@ -131,27 +203,30 @@ final class FileCache: Sendable {
     /// Fills the cache file of `entry` unless it is cached or being filled: one fill however many ask
     /// at once. The returned task ends when the fill has succeeded or failed.
     @discardableResult
-    func fill(_ entry: FileEntry, server: TroveServer) -> Task<Void, Never>? {
+    func fill(_ entry: FileEntry, server: TroveServer) -> Fill? {
         guard covers(entry), let digest = entry.digest else { return nil }
-        return state.withLock { s -> Task<Void, Never>? in
+        return state.withLock { s -> Fill? in
             if s.slots[digest] != nil { return nil }
-            if let t = s.fills[digest] { return t }
-            let t = Task { [self] in
+            if let f = s.fills[digest] { return f }
+            let fill = Fill(size: entry.size)
+            fill.task.withLock { $0 = Task { [self] in
                 do {
-                    try await run(entry, digest: digest, server: server)
+                    try await run(entry, digest: digest, server: server, fill: fill)
+                    fill.finish(nil)
                 } catch {
                     server.logger.warning("file cache fill failed", metadata: ["file": "\(entry.path)", "error": "\(error)"])
+                    fill.finish(error)
                 }
                 _ = state.withLock { $0.fills.removeValue(forKey: digest) }
-            }
-            s.fills[digest] = t
-            return t
+            } }
+            s.fills[digest] = fill
+            return fill
         }
     }
 
     /// Waits for the fills under way (tests).
     func settle() async {
-        for t in state.withLock({ Array($0.fills.values) }) { await t.value }
+        for f in state.withLock({ Array($0.fills.values) }) { await f.task.withLock({ $0 })?.value }
     }
 
     /// Bytes of cache files held.
@@ -159,25 +234,41 @@ final class FileCache: Sendable {
 
     /// Decodes the file into a temp file, verifies what is on disk against the chunk digests and the
     /// file digest, renames it into place, and records its stamp.
-    private func run(_ entry: FileEntry, digest: Digest, server: TroveServer) async throws {
+    private func run(_ entry: FileEntry, digest: Digest, server: TroveServer, fill: Fill) async throws {
         let final = path(digest)
         let temp = final + ".tmp-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
-        let wfd = try await BlockingIO.run { Glibc.open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600) }
-        guard wfd >= 0 else { throw FileCacheError("cannot create \(temp): \(String(cString: strerror(errno)))") }
+        let (wfd, rfd) = try await BlockingIO.run {
+            let w = Glibc.open(temp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+            return (w, w >= 0 ? Glibc.open(temp, O_RDONLY | O_CLOEXEC) : -1)
+        }
+        guard wfd >= 0, rfd >= 0 else {
+            let why = String(cString: strerror(errno))
+            if wfd >= 0 { close(wfd); unlink(temp) }
+            throw FileCacheError("cannot create \(temp): \(why)")
+        }
+        fill.opened(ReadHandle(fd: rfd))
         let slot: Slot
         var writing = true
         do {
-            var batch = ByteBuffer()
-            try await server.load(TroveServer.pieces(entry.chunks, offset: 0, length: entry.size)[...]) { b in
-                var b = b
-                batch.writeBuffer(&b)
-                if batch.readableBytes >= 1 << 20 {
-                    let out = batch
-                    batch = ByteBuffer()
-                    try await FileCache.write(wfd, out)
+            // The first `prefetchBytes` are read (one small ranged GET) and written on their own, so the
+            // readers following the fill get their first byte as soon as a read from chunks would.
+            let pieces = TroveServer.pieces(entry.chunks, offset: 0, length: entry.size)
+            let split = server.prefetchSplit(pieces)
+            for part in [pieces[0..<split], pieces[split...]] {
+                var batch = ByteBuffer()
+                try await server.load(part) { b in
+                    var b = b
+                    batch.writeBuffer(&b)
+                    if batch.readableBytes >= 1 << 20 {
+                        let out = batch
+                        batch = ByteBuffer()
+                        try await FileCache.write(wfd, out)
+                        fill.wrote(out.readableBytes)
+                    }
                 }
+                try await FileCache.write(wfd, batch)
+                fill.wrote(batch.readableBytes)
             }
-            try await FileCache.write(wfd, batch)
             writing = false
             _ = try await BlockingIO.run { close(wfd) }
             let chunks = entry.chunks
@@ -239,6 +330,32 @@ final class FileCache: Sendable {
         }
     }
 
+    /// `count` bytes of `fd` at `offset`, read on the blocking-I/O pool (`pread`: no shared file position).
+    static func read(_ fd: CInt, at offset: Int, count: Int) async throws -> ByteBuffer {
+        try await BlockingIO.run { () throws -> ByteBuffer in
+            var b = ByteBuffer()
+            _ = try b.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { raw -> Int in
+                guard readFully(fd, UnsafeMutableRawBufferPointer(rebasing: raw[0..<count]), at: offset) else {
+                    throw FileCacheError("file cache read failed at \(offset)")
+                }
+                return count
+            }
+            return b
+        }
+    }
+
+    /// Fills `raw` from `fd` at `offset`; false at EOF or on an error.
+    static func readFully(_ fd: CInt, _ raw: UnsafeMutableRawBufferPointer, at offset: Int) -> Bool {
+        var got = 0
+        while got < raw.count {
+            let r = pread(fd, raw.baseAddress! + got, raw.count - got, off_t(offset + got))
+            if r < 0 && errno == EINTR { continue }
+            guard r > 0 else { return false }
+            got += r
+        }
+        return true
+    }
+
     /// Reads the written file back: every chunk's bytes must hash to its digest, and the chunk digests
     /// to the file digest (`Digest.file`), so what is on disk is what was published.
     private static func verify(_ path: String, chunks: [ChunkRef], digest: Digest, size: Int) throws {
@@ -252,14 +369,8 @@ final class FileCache: Sendable {
         for c in chunks {
             let n = c.location.rawSize
             let ok = buffer.withUnsafeMutableBytes { raw -> Bool in
-                var got = 0
-                while got < n {
-                    let r = pread(fd, raw.baseAddress! + got, n - got, off_t(offset + got))
-                    if r < 0 && errno == EINTR { continue }
-                    guard r > 0 else { return false }
-                    got += r
-                }
-                return Digest.sha256(UnsafeRawBufferPointer(rebasing: raw[0..<n])) == c.digest
+                readFully(fd, UnsafeMutableRawBufferPointer(rebasing: raw[0..<n]), at: offset)
+                    && Digest.sha256(UnsafeRawBufferPointer(rebasing: raw[0..<n])) == c.digest
             }
             guard ok else { throw FileCacheError("\(path): chunk \(c.digest.hex) does not verify") }
             offset += n

@@ -134,7 +134,13 @@ extension TroveServer {
                     note.cache = "file"
                     return Response(status: outStatus, headers: h, body: TroveServer.fileBody(slot, offset: o, length: l))
                 }
-                files.fill(entry, server: self)
+                // A whole file follows the fill (one fetch of each chunk, however many read it at once);
+                // once its first bytes are written, so that a fill failing at once (a local disk problem,
+                // the store down) leaves this answer to the chunk path and its clean error statuses.
+                if let fill = files.fill(entry, server: self), o == 0, l == entry.size, (try? await fill.wait(beyond: 0)) != nil {
+                    note.cache = "fill"
+                    return Response(status: outStatus, headers: h, body: followBody(fill, path: entry.path))
+                }
             }
             (offset, length) = (o, l)
         }
@@ -148,8 +154,7 @@ extension TroveServer {
         }
         let pieces = TroveServer.pieces(entry.chunks, offset: offset, length: length)
         // Read (and verify) the first bytes before answering, so most failures still get a clean status.
-        var split = 0, ahead = 0
-        while split < pieces.count, ahead < configuration.prefetchBytes { ahead += pieces[split].count; split += 1 }
+        let split = prefetchSplit(pieces)
         var first: [ByteBuffer] = []
         first.reserveCapacity(split)
         let (hits, misses) = try await load(pieces[0..<split]) { first.append($0) }
@@ -184,22 +189,51 @@ extension TroveServer {
                     }
                 }
                 if !batch.isEmpty { try await writer.write(contentsOf: batch) }
-            } catch let e as RepositoryError {
-                // Headers are gone: the only honest thing left is to cut the connection short.
-                metrics.storeError("corrupt")
-                logger.error("aborting response mid-body: stored data failed verification", metadata: ["file": "\(path)", "error": "\(e)"])
-                throw e
-            } catch let e as BlobStoreError {
-                metrics.storeError(e.isRetryable ? "unavailable" : "store")
-                logger.error("aborting response mid-body: store error", metadata: ["file": "\(path)", "error": "\(e)"])
-                throw e
             } catch {
-                // The client went away or stopped reading (closed by the write-stall timeout).
-                logger.debug("response not completed", metadata: ["file": "\(path)", "error": "\(error)"])
+                noteMidBodyFailure(error, path: path)
                 throw error
             }
             try await writer.finish(nil)
         })
+    }
+
+    /// Headers are gone when a body fails: the only honest thing left is to cut the connection short
+    /// (the caller rethrows); this counts and logs why.
+    func noteMidBodyFailure(_ error: any Error, path: String) {
+        switch error {
+        case let e as RepositoryError:
+            metrics.storeError("corrupt")
+            logger.error("aborting response mid-body: stored data failed verification", metadata: ["file": "\(path)", "error": "\(e)"])
+        case let e as BlobStoreError:
+            metrics.storeError(e.isRetryable ? "unavailable" : "store")
+            logger.error("aborting response mid-body: store error", metadata: ["file": "\(path)", "error": "\(e)"])
+        case let e as FileCacheError:
+            logger.error("aborting response mid-body: file cache fill failed", metadata: ["file": "\(path)", "error": "\(e)"])
+        default:
+            // The client went away or stopped reading (closed by the write-stall timeout).
+            logger.debug("response not completed", metadata: ["file": "\(path)", "error": "\(error)"])
+        }
+    }
+
+    /// A whole file read from its fill's temp file as the fill writes it (`FileCache.Fill`).
+    func followBody(_ fill: FileCache.Fill, path: String) -> ResponseBody {
+        ResponseBody(contentLength: fill.size) { [self] writer in
+            var pos = 0
+            do {
+                while pos < fill.size {
+                    let (written, handle) = try await fill.wait(beyond: pos)
+                    while pos < written {
+                        let n = min(512 << 10, written - pos)
+                        try await writer.write(try await FileCache.read(handle.fd, at: pos, count: n))
+                        pos += n
+                    }
+                }
+            } catch {
+                noteMidBodyFailure(error, path: path)
+                throw error
+            }
+            try await writer.finish(nil)
+        }
     }
 
     /// Bytes `offset..<offset+length` of a file-cache file, read in 512 KiB pieces on the blocking-I/O pool.
@@ -208,26 +242,20 @@ extension TroveServer {
             var pos = offset
             let end = offset + length
             while pos < end {
-                let n = min(512 << 10, end - pos), at = pos
-                let buffer = try await BlockingIO.run { () throws -> ByteBuffer in
-                    var b = ByteBuffer()
-                    _ = try b.writeWithUnsafeMutableBytes(minimumWritableBytes: n) { raw -> Int in
-                        var done = 0
-                        while done < n {
-                            let r = pread(slot.fd, raw.baseAddress! + done, n - done, off_t(at + done))
-                            if r < 0 && errno == EINTR { continue }
-                            guard r > 0 else { throw FileCacheError("file cache read failed at \(at + done)") }
-                            done += r
-                        }
-                        return done
-                    }
-                    return b
-                }
-                try await writer.write(buffer)
+                let n = min(512 << 10, end - pos)
+                try await writer.write(try await FileCache.read(slot.fd, at: pos, count: n))
                 pos += n
             }
             try await writer.finish(nil)
         }
+    }
+
+    /// How many of `pieces` make the first `prefetchBytes`: what is read before answering (and what a
+    /// file-cache fill writes first), so that most failures still get a clean status.
+    func prefetchSplit(_ pieces: [Piece]) -> Int {
+        var split = 0, ahead = 0
+        while split < pieces.count, ahead < configuration.prefetchBytes { ahead += pieces[split].count; split += 1 }
+        return split
     }
 
     /// The chunk slices covering `offset..<offset+length`.

@@ -167,6 +167,63 @@ import Glibc
         }
     }
 
+    /// On a cold node the first whole-file reads follow the fill instead of fetching the chunks
+    /// themselves: three readers at once, and the pack bytes of the file come from the store once.
+    @Test func theFirstReadersFollowTheFillAndTheStoreIsReadOnce() async throws {
+        let h = Harness()
+        // Larger than a read-ahead block (4 MiB), so no read-ahead of its neighbours adds to the count.
+        let large = pseudoRandom(5 << 20 + 777, seed: 43)
+        try await h.publish("demo", "v1", ["pdf/large.pdf": large, "html/index.html": text("<p>hi</p>")])
+        let m = try await h.repository.openVersion("demo", "v1")
+        let stored = try m.chunks(of: try #require(try m.file(at: "pdf/large.pdf"))).reduce(0) { $0 + $1.location.storedSize }
+        try await Self.withCache(h) { (c: Client, server: TroveServer, dir: String) async throws in
+            let url = "/_download/demo/v1/pdf/large.pdf"
+            let before = h.store.bytesRead(prefix: "packs/")
+            async let a = c.get(url)
+            async let b = c.get(url)
+            async let d = c.get(url)
+            let (ra, rb, rd) = try await (a, b, d)
+            #expect(ra.body == large && rb.body == large && rd.body == large)
+            await server.fileCache!.settle()
+            #expect(h.store.bytesRead(prefix: "packs/") - before == stored, "read \(h.store.bytesRead(prefix: "packs/") - before) of \(stored) stored bytes")
+            #expect(try await Self.counter(c, "trove_serve_file_cache_fills_total") == 1)
+            // And once filled, whole-file reads go out of the cache file with no store read at all.
+            let after = h.store.reads(prefix: "packs/")
+            #expect(try await c.get(url).body == large)
+            #expect(h.store.reads(prefix: "packs/") == after)
+        }
+    }
+
+    /// What a follower of a fill sees: bytes as they are written, then the fill's error if it fails
+    /// part way (its answer is then cut short, never completed with other bytes).
+    @Test func followersSeeProgressThenTheFillsError() async throws {
+        let fill = FileCache.Fill(size: 100)
+        let fd = open("/dev/null", O_RDONLY)
+        fill.opened(FileCache.ReadHandle(fd: fd))
+        async let first = fill.wait(beyond: 0)
+        fill.wrote(40)
+        #expect(try await first.written == 40)
+        let second = Task { try await fill.wait(beyond: 40) }
+        fill.finish(FileCacheError("store went away"))
+        await #expect(throws: FileCacheError.self) { try await second.value }
+        #expect(try await fill.wait(beyond: 10).written == 40) // what was written stays readable
+        await #expect(throws: FileCacheError.self) { try await fill.wait(beyond: 40) }
+    }
+
+    /// A fill that cannot start (the cache directory is gone) leaves the first read to the chunk path:
+    /// the answer is still whole and correct.
+    @Test func aFillThatCannotStartFallsBackToChunks() async throws {
+        let h = Harness()
+        try await h.publish("demo", "v1", Self.files)
+        try await Self.withCache(h) { (c: Client, server: TroveServer, dir: String) async throws in
+            try FileManager.default.removeItem(atPath: dir)
+            let r = try await c.get("/_download/demo/v1/pdf/demo.pdf")
+            #expect(r.status == 200 && r.body == Self.big)
+            await server.fileCache!.settle()
+            #expect(try await Self.counter(c, "trove_serve_file_cache_fills_total") == 0)
+        }
+    }
+
     @Test func startUpRemovesPartialFiles() async throws {
         let h = Harness()
         let dir = NSTemporaryDirectory() + "trove-file-cache-\(UUID().uuidString)"

@@ -21,6 +21,7 @@ public final class HookedStore: BlobStore {
     private let readHook: ReadHook?
     private let calls = Atomic<Int>(0)
     private let readCounts = Mutex<[String: Int]>([:])
+    private let readBytes = Mutex<[String: Int]>([:])
     private let listCount = Atomic<Int>(0)
 
     public init(_ base: any BlobStore, before: Before? = nil, put: PutHook? = nil, read: ReadHook? = nil) {
@@ -36,6 +37,8 @@ public final class HookedStore: BlobStore {
     public func reads(_ key: ObjectKey) -> Int { readCounts.withLock { $0[key.rawValue] ?? 0 } }
     /// Reads of keys starting with `prefix` ("" for all of them).
     public func reads(prefix: String) -> Int { readCounts.withLock { $0.filter { $0.key.hasPrefix(prefix) }.values.reduce(0, +) } }
+    /// Bytes returned by reads of keys starting with `prefix`.
+    public func bytesRead(prefix: String) -> Int { readBytes.withLock { $0.filter { $0.key.hasPrefix(prefix) }.values.reduce(0, +) } }
     /// LIST pages asked for.
     public var lists: Int { listCount.load(ordering: .relaxed) }
     /// Every read and LIST page: the requests a reader (serve, export) made.
@@ -59,8 +62,10 @@ public final class HookedStore: BlobStore {
         try await enter("get \(key)")
         let base = base
         let read: @Sendable () async throws -> Blob = { try await base.read(key, range: range) }
-        if let readHook { return try await readHook(key, read) }
-        return try await read()
+        let blob: Blob
+        if let readHook { blob = try await readHook(key, read) } else { blob = try await read() }
+        readBytes.withLock { $0[key.rawValue, default: 0] += blob.bytes.count }
+        return blob
     }
 
     public func head(_ key: ObjectKey) async throws -> ObjectInfo? {
