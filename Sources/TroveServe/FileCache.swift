@@ -250,25 +250,7 @@ final class FileCache: Sendable {
         let slot: Slot
         var writing = true
         do {
-            // The first `prefetchBytes` are read (one small ranged GET) and written on their own, so the
-            // readers following the fill get their first byte as soon as a read from chunks would.
-            let pieces = TroveServer.pieces(entry.chunks, offset: 0, length: entry.size)
-            let split = server.prefetchSplit(pieces)
-            for part in [pieces[0..<split], pieces[split...]] {
-                var batch = ByteBuffer()
-                try await server.load(part) { b in
-                    var b = b
-                    batch.writeBuffer(&b)
-                    if batch.readableBytes >= 1 << 20 {
-                        let out = batch
-                        batch = ByteBuffer()
-                        try await FileCache.write(wfd, out)
-                        fill.wrote(out.readableBytes)
-                    }
-                }
-                try await FileCache.write(wfd, batch)
-                fill.wrote(batch.readableBytes)
-            }
+            try await FillWriter(server: server, fill: fill, fd: wfd).write(entry.chunks)
             writing = false
             _ = try await BlockingIO.run { close(wfd) }
             let chunks = entry.chunks
@@ -312,21 +294,6 @@ final class FileCache: Sendable {
             evictions.increment(by: evicted.count)
             let paths = evicted.map(path)
             _ = try? await BlockingIO.run { for p in paths { unlink(p) } }
-        }
-    }
-
-    private static func write(_ fd: CInt, _ buffer: ByteBuffer) async throws {
-        guard buffer.readableBytes > 0 else { return }
-        try await BlockingIO.run {
-            try buffer.withUnsafeReadableBytes { raw in
-                var done = 0
-                while done < raw.count {
-                    let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
-                    if n < 0 && errno == EINTR { continue }
-                    guard n > 0 else { throw FileCacheError("cannot write a cache file: \(String(cString: strerror(errno)))") }
-                    done += n
-                }
-            }
         }
     }
 

@@ -185,7 +185,10 @@ import Glibc
             let (ra, rb, rd) = try await (a, b, d)
             #expect(ra.body == large && rb.body == large && rd.body == large)
             await server.fileCache!.settle()
-            #expect(h.store.bytesRead(prefix: "packs/") - before == stored, "read \(h.store.bytesRead(prefix: "packs/") - before) of \(stored) stored bytes")
+            // Every chunk once; the planned reads may take in a few bytes between chunks (here the other
+            // file's), never the file a second time.
+            let read = h.store.bytesRead(prefix: "packs/") - before
+            #expect(read >= stored && read < stored + (64 << 10), "read \(read) of \(stored) stored bytes")
             #expect(try await Self.counter(c, "trove_serve_file_cache_fills_total") == 1)
             // And once filled, whole-file reads go out of the cache file with no store read at all.
             let after = h.store.reads(prefix: "packs/")

@@ -30,7 +30,8 @@ are safe to repeat: not to conditional PUTs (If-Match / If-None-Match), because 
 conditional write that had already succeeded would correctly report a conflict and make a
 conformance run flaky. Conditional PUTs draw from the other faults.
 
-GET /__proxy/stats (answered by the proxy itself) returns counts of requests and injected faults.
+GET /__proxy/stats (answered by the proxy itself) returns counts of requests and injected faults, and
+the response body bytes sent to clients (bytes_down).
 """
 import argparse
 import http.client
@@ -65,7 +66,7 @@ class State:
         self.args = args
         self.rng = random.Random(args.seed)
         self.lock = threading.Lock()
-        self.stats = {"requests": 0, "faults": 0}
+        self.stats = {"requests": 0, "faults": 0, "bytes_down": 0}
         self.faults = [f for f in args.faults.split(",") if f]
         for f in self.faults:
             if f not in ALL_FAULTS:
@@ -189,6 +190,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.reset()
             return
         if self.command != "HEAD":
+            with self.state.lock:
+                self.state.stats["bytes_down"] += len(data)
             self.wfile.write(data)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
