@@ -323,6 +323,17 @@ final class FileCache: Sendable {
         return true
     }
 
+    /// Writes all of `bytes` to `fd` at `offset` (`pwrite`); false on an error (errno says which).
+    static func writeFully(_ fd: CInt, _ bytes: UnsafeRawBufferPointer, at offset: Int) -> Bool {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return false }
+            done += n
+        }
+        return true
+    }
     /// Reads the written file back: every chunk's bytes must hash to its digest, and the chunk digests
     /// to the file digest (`Digest.file`), so what is on disk is what was published.
     private static func verify(_ path: String, chunks: [ChunkRef], digest: Digest, size: Int) throws {

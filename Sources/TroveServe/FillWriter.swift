@@ -62,7 +62,7 @@ struct FillWriter {
         let fill = fill, fd = fd, positionsOf = positions, offsetOf = offsets
         let place: @Sendable (Digest, UnsafeRawBufferPointer) throws -> Void = { d, bytes in
             let at = positionsOf[d] ?? []
-            for p in at where !FillWriter.writeFully(fd, bytes, at: offsetOf[p]) {
+            for p in at where !FileCache.writeFully(fd, bytes, at: offsetOf[p]) {
                 throw FileCacheError("cannot write a cache file: \(String(cString: strerror(errno)))")
             }
             let grown = prefix.mark(at)
@@ -103,17 +103,5 @@ struct FillWriter {
                 }
             }
         }
-    }
-
-    /// Writes all of `bytes` at `offset`; false on an error (errno says which).
-    static func writeFully(_ fd: CInt, _ bytes: UnsafeRawBufferPointer, at offset: Int) -> Bool {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return false }
-            done += n
-        }
-        return true
     }
 }

@@ -1,8 +1,8 @@
-# Shared by the S3 cloud benchmarks (s3.sh, serve-cold.sh): moto with signature checks behind the
-# fault proxy with latency added, and an rclone `s3:` remote. Source it, then call
+# Shared by the S3 cloud benchmarks (s3.sh, serve-cold.sh, serve-download.sh): moto with signature
+# checks behind the fault proxy with latency added, and an rclone `s3:` remote. Source it, then call
 # `s3_bench_start NAME LATENCY_MS`: it sets WORK (removed on exit), MOTO (moto's endpoint), PROXY (the
-# proxy's), STATS (the proxy's request counts) and the AWS credentials, and provides `start`, `field`
-# and `rclone_env`.
+# proxy's), STATS (the proxy's request and byte counts) and the AWS credentials, and provides `start`,
+# `field`, `rclone_env` and `serve_node` (a fresh serve node reading through the proxy).
 
 s3_bench_start() {
   command -v rclone >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone >/dev/null; }
@@ -38,4 +38,15 @@ rclone_env() {  # rclone_env ENDPOINT: the s3: remote at ENDPOINT
   export RCLONE_CONFIG_S3_TYPE=s3 RCLONE_CONFIG_S3_PROVIDER=Other RCLONE_CONFIG_S3_ENDPOINT=$1 \
          RCLONE_CONFIG_S3_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID RCLONE_CONFIG_S3_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
          RCLONE_CONFIG_S3_REGION=us-east-1 RCLONE_CONFIG_S3_FORCE_PATH_STYLE=true
+}
+
+serve_node() {  # serve_node LABEL BINARY: a fresh `trove serve` (empty cache) reading the store through
+  # the proxy; sets NODE_PORT and NODE_PID (stop it with `kill $NODE_PID`)
+  NODE_PORT=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+  TROVE_STORE="s3://bench/store?endpoint=$PROXY" TROVE_CACHE_DIR=$WORK/cache-$1 \
+    "$2" serve --listen "127.0.0.1:$NODE_PORT" --no-access-log > "$WORK/serve-$1.log" 2>&1 &
+  NODE_PID=$!; PIDS+=($NODE_PID)
+  until curl -sf "http://127.0.0.1:$NODE_PORT/healthz" > /dev/null; do
+    kill -0 $NODE_PID || { cat "$WORK/serve-$1.log"; exit 1; }; sleep 0.1
+  done
 }

@@ -132,14 +132,10 @@ EOF
 
 declare -A RES
 node() {  # node LABEL BINARY: a fresh serve node through the proxy, measured
-  local label=$1 bin=$2 port
-  port=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
-  TROVE_STORE="s3://bench/store?endpoint=$PROXY" TROVE_CACHE_DIR=$WORK/cache-$label \
-    "$bin" serve --listen "127.0.0.1:$port" --no-access-log > "$WORK/serve-$label.log" 2>&1 &
-  local pid=$!; PIDS+=($pid)
-  until curl -sf "http://127.0.0.1:$port/healthz" > /dev/null; do kill -0 $pid || { cat "$WORK/serve-$label.log"; exit 1; }; sleep 0.1; done
-  RES[$label]=$(python3 "$WORK/measure.py" trove "http://127.0.0.1:$port/docs/v1/" "$STATS" "$CRAWL" "$TREE")
-  kill $pid; wait $pid 2>/dev/null || true
+  local label=$1
+  serve_node "$label" "$2"
+  RES[$label]=$(python3 "$WORK/measure.py" trove "http://127.0.0.1:$NODE_PORT/docs/v1/" "$STATS" "$CRAWL" "$TREE")
+  kill $NODE_PID; wait $NODE_PID 2>/dev/null || true
 }
 LABELS=()
 if [ -n "${TROVE_BEFORE:-}" ]; then node before "$TROVE_BEFORE"; LABELS+=(before); fi
