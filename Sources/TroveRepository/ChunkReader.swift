@@ -2,18 +2,23 @@ import TroveContent
 import TroveManifest
 import TroveStorage
 
-/// Reads chunks back from packs: adjacent chunks of one pack are fetched with one ranged GET,
-/// every chunk is decoded and checked against its digest, so callers never see wrong bytes.
+/// Reads chunks back from packs in the order asked: consecutive chunks that lie in one pack in
+/// increasing order, with fewer than `gap` unneeded bytes between them (publish interleaves files'
+/// chunks in its packs), are fetched with one ranged GET, several in flight; every chunk is decoded
+/// and checked against its digest, so callers never see wrong bytes.
 public struct ChunkReader: Sendable {
     public let repository: Repository
-    /// Largest single ranged read when merging adjacent chunks.
+    /// Largest single ranged read when merging chunks.
     public var maxRequestBytes = 8 << 20
+    /// Unneeded bytes between two chunks of one pack below which they are read with one request
+    /// (a round trip costs more than reading them: `ReadPlanner.defaultGap`).
+    public var gap = ReadPlanner.defaultGap
     /// Ranged reads in flight while streaming a file.
     public var readAhead = 4
 
     public init(repository: Repository) { self.repository = repository }
 
-    /// A run of chunks stored back to back in one pack: one request.
+    /// Chunks in increasing order in one pack, read with one request (the gaps between them read along).
     struct Run: Sendable {
         var pack: Digest
         var offset: Int
@@ -25,9 +30,9 @@ public struct ChunkReader: Sendable {
         var out: [Run] = []
         for c in chunks {
             let l = c.location
-            if var last = out.last, last.pack == l.pack, last.offset + last.length == l.offset,
-               last.length + l.storedSize <= maxRequestBytes {
-                last.length += l.storedSize
+            if var last = out.last, last.pack == l.pack, l.offset >= last.offset + last.length,
+               l.offset - (last.offset + last.length) <= gap, l.offset + l.storedSize - last.offset <= maxRequestBytes {
+                last.length = l.offset + l.storedSize - last.offset
                 last.chunks.append(c)
                 out[out.count - 1] = last
             } else {
