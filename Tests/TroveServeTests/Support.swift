@@ -1,4 +1,5 @@
 import Foundation
+import ServiceLifecycle
 import Hummingbird
 import Logging
 import Synchronization
@@ -88,13 +89,29 @@ final class Harness: Sendable {
         let server = TroveServer(repository: repository ?? self.repository, configuration: c, logger: logger)
         let (stream, cont) = AsyncStream.makeStream(of: Int.self)
         let app = server.application { port in cont.yield(port); cont.finish() }
-        let task = Task { try await app.run() }
+        // Stopped with a graceful shutdown, as `trove serve` stops on SIGTERM: cancelling the serving
+        // task instead traps in NIO when a connection was accepted but not yet served ("Deinited
+        // NIOAsyncWriter without calling finish()", apple/swift-nio#3481).
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let task = Task { try await group.run() }
         var port = 0
         for await p in stream { port = p }
-        defer { task.cancel() }
-        let result = try await body(Client(port: port), server)
-        task.cancel()
-        _ = await task.result
+        func stop() async {
+            await group.triggerGracefulShutdown()
+            // A client still holding a request open must not hang the test: cancel after a while.
+            let deadline = Task {
+                try await Task.sleep(for: .seconds(20))
+                task.cancel()
+            }
+            _ = await task.result
+            deadline.cancel()
+        }
+        let result: T
+        do { result = try await body(Client(port: port), server) } catch {
+            await stop()
+            throw error
+        }
+        await stop()
         return result
     }
 

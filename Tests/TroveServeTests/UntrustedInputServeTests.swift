@@ -43,23 +43,13 @@ import TroveStorage
     @Test func errorLogLinesRedactSignatures() async throws {
         let h = Harness()
         try await h.publish("demo", "v1", Site.files)
-        let lines = LogLines()
-        var c = ServeConfiguration()
-        c.host = "127.0.0.1"
-        c.port = 0
-        let server = TroveServer(repository: h.repository, configuration: c,
-                                 logger: Logger(label: "trove.serve") { _ in CapturingLogHandler(lines) })
-        let (stream, cont) = AsyncStream.makeStream(of: Int.self)
-        let task = Task { try await server.application { port in cont.yield(port); cont.finish() }.run() }
-        defer { task.cancel() }
-        var port = 0
-        for await p in stream { port = p }
-        h.store.down.store(true, ordering: .relaxed)
         let secret = String(repeating: "c0ffee", count: 10) + "beef"
-        let r = try await Client(port: port).get("/demo/v1/page.html?expires=9999999999&signature=00&signature=\(secret)")
-        #expect(r.status == 503)
-        task.cancel()
-        _ = await task.result
+        let lines = LogLines()
+        try await h.withServer(logger: Logger(label: "trove.serve") { _ in CapturingLogHandler(lines) }) { client, _ in
+            h.store.down.store(true, ordering: .relaxed)
+            let r = try await client.get("/demo/v1/page.html?expires=9999999999&signature=00&signature=\(secret)")
+            #expect(r.status == 503)
+        }
         let logged = lines.all
         #expect(logged.contains { $0.contains("store unavailable") && $0.contains("signature=REDACTED") }, "\(logged)")
         #expect(!logged.contains { $0.contains(secret) }, "\(logged)")
