@@ -21,8 +21,7 @@ public struct ReadPlanner: Sendable {
     public let repository: Repository
     /// Unneeded bytes between two needed ranges of a pack below which they are read as one region.
     public var gap = ReadPlanner.defaultGap
-    /// 1 MiB: at 100 Mbit/s and up, reading it costs less than a 20–100 ms round trip (also
-    /// `ChunkReader`'s).
+    /// 1 MiB: at 100 Mbit/s and up, reading it costs less than a 20–100 ms round trip.
     public static let defaultGap = 1 << 20
     /// Largest region (stored bytes) read with one request; a single chunk larger than this is still
     /// read whole.
