@@ -1,7 +1,9 @@
 import Foundation
+import Synchronization
 import Testing
 import TroveTesting
 import TroveContent
+import TroveStorage
 @testable import TroveServe
 #if canImport(Glibc)
 import Glibc
@@ -211,6 +213,46 @@ import Glibc
         await #expect(throws: FileCacheError.self) { try await second.value }
         #expect(try await fill.wait(beyond: 10).written == 40) // what was written stays readable
         await #expect(throws: FileCacheError.self) { try await fill.wait(beyond: 40) }
+    }
+
+    /// A store that fails pack reads after the first while armed.
+    final class FailingPacks: Sendable {
+        let state = Mutex((armed: false, reads: 0))
+        func check(_ key: ObjectKey) throws {
+            guard key.rawValue.hasPrefix("packs/") else { return }
+            let fail = state.withLock { s -> Bool in
+                s.reads += 1
+                return s.armed && s.reads > 1
+            }
+            if fail { throw BlobStoreError.transient("injected pack read failure") }
+        }
+    }
+
+    /// A fill whose store reads fail part way: its follower got a 200 and the first bytes, and its
+    /// answer is cut short (never completed with other bytes); nothing is left in the cache, and the
+    /// next read, with the store back, fills again and is whole.
+    @Test func aFillFailingPartWayCutsItsAnswerShortAndTheNextReadIsWhole() async throws {
+        let packs = FailingPacks()
+        let h = Harness(read: { key, read in
+            try packs.check(key)
+            return try await read()
+        })
+        let large = pseudoRandom(5 << 20 + 777, seed: 44)
+        try await h.publish("demo", "v1", ["pdf/large.pdf": large, "html/index.html": text("<p>hi</p>")])
+        try await Self.withCache(h) { (c: Client, server: TroveServer, dir: String) async throws in
+            let url = "/_download/demo/v1/pdf/large.pdf"
+            packs.state.withLock { $0 = (armed: true, reads: 0) }
+            let cut = try await c.get(url)
+            #expect(cut.status == 200 && cut.exitCode != 0, "curl exit \(cut.exitCode)")
+            #expect(cut.body.count > 0 && cut.body.count < large.count && Array(large.prefix(cut.body.count)) == cut.body)
+            await server.fileCache!.settle()
+            #expect(Self.cached(dir).isEmpty)
+            packs.state.withLock { $0.armed = false }
+            let whole = try await c.get(url)
+            #expect(whole.status == 200 && whole.body == large)
+            await server.fileCache!.settle()
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).count == 1) // the file, no temp files
+        }
     }
 
     /// A fill that cannot start (the cache directory is gone) leaves the first read to the chunk path:

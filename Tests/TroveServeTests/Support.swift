@@ -59,8 +59,9 @@ final class Harness: Sendable {
     let repository: Repository
     let cacheDir: String
 
-    init() {
-        store = HookedStore(memory)
+    /// `read`: a hook around every store read (to hold or fail some).
+    init(read: HookedStore.ReadHook? = nil) {
+        store = HookedStore(memory, read: read)
         cacheDir = NSTemporaryDirectory() + "trove-serve-cache-\(UUID().uuidString)"
         repository = Repository(store: store, cacheDirectory: URL(fileURLWithPath: cacheDir))
     }
