@@ -79,23 +79,23 @@ final class FileCache: Sendable {
 
         func opened(_ handle: ReadHandle) { progress.withLock { $0.handle = handle } }
 
-        func wrote(_ n: Int) {
-            let w = progress.withLock { p -> [CheckedContinuation<Void, Never>] in
-                p.written += n
-                defer { p.waiters = [] }
-                return p.waiters
-            }
-            for c in w { c.resume() }
-        }
+        func wrote(_ n: Int) { update { $0.written += n } }
 
         func finish(_ error: (any Error)?) {
-            let w = progress.withLock { p -> [CheckedContinuation<Void, Never>] in
-                p.finished = true
-                p.error = error
+            update {
+                $0.finished = true
+                $0.error = error
+            }
+        }
+
+        /// Changes the progress, then wakes every follower waiting for it.
+        private func update(_ change: (inout Progress) -> Void) {
+            let waiters = progress.withLock { p -> [CheckedContinuation<Void, Never>] in
+                change(&p)
                 defer { p.waiters = [] }
                 return p.waiters
             }
-            for c in w { c.resume() }
+            for c in waiters { c.resume() }
         }
 
         /// Waits until more than `pos` bytes are written; returns how many are, and the temp file
@@ -201,7 +201,7 @@ final class FileCache: Sendable {
     }
 
     /// Fills the cache file of `entry` unless it is cached or being filled: one fill however many ask
-    /// at once. The returned task ends when the fill has succeeded or failed.
+    /// at once. Returns that fill (to follow, or to await through its `task`), nil when it is cached.
     @discardableResult
     func fill(_ entry: FileEntry, server: TroveServer) -> Fill? {
         guard covers(entry), let digest = entry.digest else { return nil }
@@ -302,7 +302,7 @@ final class FileCache: Sendable {
         try await BlockingIO.run { () throws -> ByteBuffer in
             var b = ByteBuffer()
             _ = try b.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { raw -> Int in
-                guard readFully(fd, UnsafeMutableRawBufferPointer(rebasing: raw[0..<count]), at: offset) else {
+                guard (try? FileIO.readFull(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<count]), at: offset)) == count else {
                     throw FileCacheError("file cache read failed at \(offset)")
                 }
                 return count
@@ -311,29 +311,6 @@ final class FileCache: Sendable {
         }
     }
 
-    /// Fills `raw` from `fd` at `offset`; false at EOF or on an error.
-    static func readFully(_ fd: CInt, _ raw: UnsafeMutableRawBufferPointer, at offset: Int) -> Bool {
-        var got = 0
-        while got < raw.count {
-            let r = pread(fd, raw.baseAddress! + got, raw.count - got, off_t(offset + got))
-            if r < 0 && errno == EINTR { continue }
-            guard r > 0 else { return false }
-            got += r
-        }
-        return true
-    }
-
-    /// Writes all of `bytes` to `fd` at `offset` (`pwrite`); false on an error (errno says which).
-    static func writeFully(_ fd: CInt, _ bytes: UnsafeRawBufferPointer, at offset: Int) -> Bool {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return false }
-            done += n
-        }
-        return true
-    }
     /// Reads the written file back: every chunk's bytes must hash to its digest, and the chunk digests
     /// to the file digest (`Digest.file`), so what is on disk is what was published.
     private static func verify(_ path: String, chunks: [ChunkRef], digest: Digest, size: Int) throws {
@@ -347,7 +324,7 @@ final class FileCache: Sendable {
         for c in chunks {
             let n = c.location.rawSize
             let ok = buffer.withUnsafeMutableBytes { raw -> Bool in
-                readFully(fd, UnsafeMutableRawBufferPointer(rebasing: raw[0..<n]), at: offset)
+                (try? FileIO.readFull(fd, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<n]), at: offset)) == n
                     && Digest.sha256(UnsafeRawBufferPointer(rebasing: raw[0..<n])) == c.digest
             }
             guard ok else { throw FileCacheError("\(path): chunk \(c.digest.hex) does not verify") }

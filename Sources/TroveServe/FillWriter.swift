@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import NIOCore
 import Synchronization
 import TroveContent
 import TroveRepository
@@ -62,8 +63,10 @@ struct FillWriter {
         let fill = fill, fd = fd, positionsOf = positions, offsetOf = offsets
         let place: @Sendable (Digest, UnsafeRawBufferPointer) throws -> Void = { d, bytes in
             let at = positionsOf[d] ?? []
-            for p in at where !FileCache.writeFully(fd, bytes, at: offsetOf[p]) {
-                throw FileCacheError("cannot write a cache file: \(String(cString: strerror(errno)))")
+            for p in at {
+                do { try FileIO.writeAll(fd, bytes, at: offsetOf[p]) } catch {
+                    throw FileCacheError("cannot write a cache file: \(error)")
+                }
             }
             let grown = prefix.mark(at)
             if grown > 0 { fill.wrote(grown) }
@@ -71,18 +74,18 @@ struct FillWriter {
 
         // Chunks the chunk cache holds (verified when they entered it).
         var missing: [ChunkRef] = []
-        var cached: [(Digest, [UInt8])] = []
+        var cached: [(Digest, ByteBuffer)] = []
         var seen = Set<Digest>()
         for c in chunks where seen.insert(c.digest).inserted {
             if let b = server.cache.get(ChunkKey(digest: c.digest, encoded: false)), b.readableBytes == c.location.rawSize {
-                cached.append((c.digest, Array(b.readableBytesView)))
+                cached.append((c.digest, b))
             } else {
                 missing.append(c)
             }
         }
         if !cached.isEmpty {
             let hits = cached
-            try await BlockingIO.run { for (d, b) in hits { try b.withUnsafeBytes { try place(d, $0) } } }
+            try await BlockingIO.run { for (d, b) in hits { try b.withUnsafeReadableBytes { try place(d, $0) } } }
         }
 
         // The rest: the regions holding the first bytes on their own, then the others, in file order.
@@ -91,9 +94,9 @@ struct FillWriter {
         let first = Set(chunks.prefix(server.prefetchSplit(TroveServer.pieces(chunks, offset: 0, length: pos))).map(\.digest))
         let firstOffset = Dictionary(uniqueKeysWithValues: positions.map { ($0.key, offsets[$0.value[0]]) })
         for part in [missing.filter { first.contains($0.digest) }, missing.filter { !first.contains($0.digest) }] where !part.isEmpty {
-            let regions = planner.plan(part).sorted {
-                ($0.chunks.map { firstOffset[$0.digest] ?? 0 }.min() ?? 0) < ($1.chunks.map { firstOffset[$0.digest] ?? 0 }.min() ?? 0)
-            }
+            // In file order: by the first file offset any of a region's chunks has.
+            let regions = planner.plan(part).map { r in (r.chunks.lazy.compactMap { firstOffset[$0.digest] }.min() ?? 0, r) }
+                .sorted { $0.0 < $1.0 }.map(\.1)
             let dictionaries = try await planner.dictionaries(for: regions)
             try await planner.read(regions) { region, stored in
                 try await BlockingIO.run {
