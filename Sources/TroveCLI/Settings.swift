@@ -176,13 +176,14 @@ struct Settings {
     /// The one check every value goes through.
     static func check(_ raw: String, _ kind: SettingKind, from source: Source) throws -> ParsedSetting {
         let parsed: ParsedSetting?
+        /// What is wrong with the value, when the parser can say more than `kind.expected`.
+        var problem: String? = nil
         switch kind {
         case .string: parsed = .string(raw)
         case .selectors:
             do { parsed = .string(try MainContentSelectors(raw).description) } catch {
-                let message = "\(source): \(Output.safe(error.description))"
-                if case .flag = source { throw CLIError.usage(message) }
-                throw CLIError.config(message)
+                parsed = nil
+                problem = error.description
             }
         case .integer(let r): parsed = SettingValue.integer(raw, in: r).map(ParsedSetting.integer)
         case .size(let r): parsed = SettingValue.size(raw, in: r).map(ParsedSetting.integer)
@@ -213,7 +214,8 @@ struct Settings {
         guard let parsed else {
             let shown = Output.safe(String(raw.prefix(80))) + (raw.count > 80 ? "…" : "")
             // A URL may carry a password or a key: never repeat it.
-            let message = kind.echoesValue ? "\(source) must be \(kind.expected), got '\(shown)'" : "\(source) must be \(kind.expected)"
+            let message = problem.map { "\(source): \(Output.safe($0))" }
+                ?? (kind.echoesValue ? "\(source) must be \(kind.expected), got '\(shown)'" : "\(source) must be \(kind.expected)")
             if case .flag = source { throw CLIError.usage(message) }
             throw CLIError.config(message)
         }
