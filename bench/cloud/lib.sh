@@ -2,7 +2,8 @@
 # checks behind the fault proxy with latency added, and an rclone `s3:` remote. Source it, then call
 # `s3_bench_start NAME LATENCY_MS`: it sets WORK (removed on exit), MOTO (moto's endpoint), PROXY (the
 # proxy's), STATS (the proxy's request and byte counts) and the AWS credentials, and provides `start`,
-# `field`, `rclone_env` and `serve_node` (a fresh serve node reading through the proxy).
+# `field`, `rclone_env`, `serve_node` (a fresh serve node reading through the proxy) and
+# `measure_nodes` (the before/after binaries measured on fresh nodes).
 
 s3_bench_start() {
   command -v rclone >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rclone >/dev/null; }
@@ -48,5 +49,21 @@ serve_node() {  # serve_node LABEL BINARY: a fresh `trove serve` (empty cache) r
   NODE_PID=$!; PIDS+=($NODE_PID)
   until curl -sf "http://127.0.0.1:$NODE_PORT/healthz" > /dev/null; do
     kill -0 $NODE_PID || { cat "$WORK/serve-$1.log"; exit 1; }; sleep 0.1
+  done
+}
+
+measure_nodes() {  # measure_nodes FN: TROVE_BEFORE (when set), then TROVE, each on a fresh serve node;
+  # `FN BASE_URL` (the node's http://127.0.0.1:PORT) prints the result, kept in RES[before] and
+  # RES[after]; LABELS lists the labels measured.
+  declare -gA RES
+  LABELS=()
+  local label bin
+  for label in before after; do
+    if [ "$label" = before ]; then bin=${TROVE_BEFORE:-}; else bin=$TROVE; fi
+    [ -n "$bin" ] || continue
+    serve_node "$label" "$bin"
+    RES[$label]=$("$1" "http://127.0.0.1:$NODE_PORT")
+    kill "$NODE_PID"; wait "$NODE_PID" 2>/dev/null || true
+    LABELS+=("$label")
   done
 }

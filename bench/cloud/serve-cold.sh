@@ -130,16 +130,8 @@ out["crawl"] = {"pages": len(crawl), "mean_ttfb": sum(ttfbs) / len(ttfbs), "requ
 print(json.dumps(out))
 EOF
 
-declare -A RES
-node() {  # node LABEL BINARY: a fresh serve node through the proxy, measured
-  local label=$1
-  serve_node "$label" "$2"
-  RES[$label]=$(python3 "$WORK/measure.py" trove "http://127.0.0.1:$NODE_PORT/docs/v1/" "$STATS" "$CRAWL" "$TREE")
-  kill $NODE_PID; wait $NODE_PID 2>/dev/null || true
-}
-LABELS=()
-if [ -n "${TROVE_BEFORE:-}" ]; then node before "$TROVE_BEFORE"; LABELS+=(before); fi
-node after "$TROVE"; LABELS+=(after)
+measure() { python3 "$WORK/measure.py" trove "$1/docs/v1/" "$STATS" "$CRAWL" "$TREE"; }
+measure_nodes measure
 RES[rclone]=$(python3 "$WORK/measure.py" rclone "s3:bench/rclone-v1/" "$STATS" "$CRAWL" "$TREE")
 
 mkdir -p "$ROOT/bench/out"

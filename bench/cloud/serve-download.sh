@@ -56,16 +56,8 @@ if mode == "trove": out["warm"] = round_()
 print(json.dumps(out))
 PY
 
-declare -A RES
-node() {  # node LABEL BINARY
-  local label=$1
-  serve_node "$label" "$2"
-  RES[$label]=$(python3 "$WORK/measure.py" trove "http://127.0.0.1:$NODE_PORT/_download/docs/v1/$PDF" "$STATS" "$CLIENTS" "$BUILD/$PDF")
-  kill $NODE_PID; wait $NODE_PID 2>/dev/null || true
-}
-LABELS=()
-if [ -n "${TROVE_BEFORE:-}" ]; then node before "$TROVE_BEFORE"; LABELS+=(before); fi
-node after "$TROVE"; LABELS+=(after)
+measure() { python3 "$WORK/measure.py" trove "$1/_download/docs/v1/$PDF" "$STATS" "$CLIENTS" "$BUILD/$PDF"; }
+measure_nodes measure
 RES[rclone]=$(python3 "$WORK/measure.py" rclone "s3:bench/rclone/$PDF" "$STATS" "$CLIENTS" "$BUILD/$PDF")
 
 mkdir -p "$ROOT/bench/out"
