@@ -30,17 +30,7 @@ import TroveStorage
                               cacheDirectory: URL(fileURLWithPath: h.cacheDir + "-cold"))
         try await h.withServer(repository: cold, { c in c.refTTL = .seconds(600) }) { client, _ in
             let before = try await FaultProxy.stats(proxy)["requests"] ?? 0
-            let page = try await client.get("/docs/v1/")
-            #expect(page.status == 200)
-            #expect(page.body == ColdNodeTests.site["html/index.html"])
-            let replies = try await withThrowingTaskGroup(of: (String, Reply).self) { group in
-                for a in ColdNodeTests.assets { group.addTask { (a, try await client.get("/docs/v1/" + a)) } }
-                return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
-            }
-            for a in ColdNodeTests.assets {
-                #expect(replies[a]?.status == 200, "\(a)")
-                #expect(replies[a]?.body == ColdNodeTests.site["html/" + a], "\(a) differs")
-            }
+            try await ColdNodeTests.fetchPageAndAssets(client)
             let requests = (try await FaultProxy.stats(proxy)["requests"] ?? 0) - before
             // Ref, manifest, dictionary, the page's range, the read-ahead of its pack region.
             #expect(requests <= 5, "\(requests) store requests for a cold page and its assets")

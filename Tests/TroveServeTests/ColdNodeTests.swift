@@ -27,6 +27,22 @@ import TroveStorage
     }()
     static let assets = ["_static/site.css", "_static/app.js", "_images/logo.png"]
 
+    /// What a browser does on a cold node: the page, then its assets all at once; every answer whole
+    /// and byte-identical to the site.
+    static func fetchPageAndAssets(_ client: Client) async throws {
+        let page = try await client.get("/docs/v1/")
+        #expect(page.status == 200)
+        #expect(page.body == site["html/index.html"])
+        let replies = try await withThrowingTaskGroup(of: (String, Reply).self) { group in
+            for a in assets { group.addTask { (a, try await client.get("/docs/v1/" + a)) } }
+            return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        for a in assets {
+            #expect(replies[a]?.status == 200, "\(a)")
+            #expect(replies[a]?.body == site["html/" + a], "\(a) differs")
+        }
+    }
+
     /// A repository over the harness's store with an empty cache directory (a new node).
     static func coldRepository(_ h: Harness) -> Repository {
         Repository(store: h.store, cacheDirectory: URL(fileURLWithPath: h.cacheDir + "-cold-\(UUID().uuidString)"))
@@ -43,18 +59,7 @@ import TroveStorage
             let prefixes = ["refs/", "manifests/", "packs/", StoreLayout.dictionary(dictionary).rawValue]
             let readsBefore = prefixes.map { h.store.reads(prefix: $0) }
             func reads(_ prefix: String) -> Int { h.store.reads(prefix: prefix) - readsBefore[prefixes.firstIndex(of: prefix)!] }
-            let page = try await client.get("/docs/v1/")
-            #expect(page.status == 200)
-            #expect(page.body == ColdNodeTests.site["html/index.html"])
-            // The browser's next requests: the page's assets, all at once.
-            let replies = try await withThrowingTaskGroup(of: (String, Reply).self) { group in
-                for a in ColdNodeTests.assets { group.addTask { (a, try await client.get("/docs/v1/" + a)) } }
-                return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
-            }
-            for a in ColdNodeTests.assets {
-                #expect(replies[a]?.status == 200, "\(a)")
-                #expect(replies[a]?.body == ColdNodeTests.site["html/" + a], "\(a) differs")
-            }
+            try await ColdNodeTests.fetchPageAndAssets(client)
             let total = h.store.requests - before
             // The ref, the manifest, the dictionary (once, though the ref's prefetch and the chunks
             // both want it), one range for the page and one read-ahead of the rest of its pack.
